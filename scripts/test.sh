@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test: installs Debian packages, fetches the real models, builds (Release), runs
+# the suite, then builds with AddressSanitizer+UBSan (SLIMLM_SANITIZE) and runs it again.
+# SLIMLM_SKIP_SANITIZE=1 skips the second pass (local iteration only; CI runs both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+./scripts/deps.sh
+./scripts/fetch-models.sh >/dev/null
+[ -d ../shared/data ] || echo "warning: ../shared/data is missing; tests that need it will say so and be skipped" >&2
+
+echo "== release build and tests"
+./scripts/build.sh
+(cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+
+if [ "${SLIMLM_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== AddressSanitizer + UBSan build and tests"
+  BUILD_DIR=build-asan ./scripts/build.sh -DSLIMLM_SANITIZE=ON -DSLIMLM_BUILD_BENCH=OFF
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     ctest --output-on-failure -j "$(nproc)" --timeout 1800)
+fi
+echo "== all tests passed in $(( $(date +%s) - start ))s"

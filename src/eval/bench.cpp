@@ -1,0 +1,71 @@
+#include "core/error.h"
+#include "eval/eval.h"
+#include "model/forward.h"
+#include <chrono>
+#include <cmath>
+#include <omp.h>
+#include <random>
+#include <sys/resource.h>
+
+namespace slimlm::eval {
+
+double peak_rss_mb() {
+  struct rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+namespace {
+void mean_sd(const std::vector<double>& v, double& mean, double& sd) {
+  mean = 0; sd = 0;
+  for (double x : v) mean += x;
+  mean /= double(v.size());
+  for (double x : v) sd += (x - mean) * (x - mean);
+  sd = v.size() > 1 ? std::sqrt(sd / double(v.size() - 1)) : 0;
+}
+}  // namespace
+
+// Like llama-bench: pp = one batch of n_prompt tokens from an empty cache; tg = n_gen
+// single-token steps from an empty cache. Random token ids (seeded), one warm-up run.
+BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps) {
+  if (n_prompt <= 0 || n_gen <= 0 || reps <= 0) fail("bench: sizes and repetitions must be positive");
+  BenchResult r;
+  r.model = m.path;
+  r.type = traits(m.blocks.empty() ? m.tok_embd.type : m.blocks[0].wq.type).name;
+  r.threads = omp_get_max_threads();
+  r.n_prompt = n_prompt;
+  r.n_gen = n_gen;
+  r.weights_mb = double(m.weight_bytes()) / (1024.0 * 1024.0);
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> dist(0, int32_t(m.hp.n_vocab - 1));
+  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+  for (auto& t : prompt) t = dist(rng);
+  Session s(m, std::max(n_prompt, n_gen));
+  std::vector<float> logits;
+  using clock = std::chrono::steady_clock;
+  std::vector<double> pp, tg;
+  for (int rep = 0; rep <= reps; ++rep) {  // rep 0 warms up
+    s.reset();
+    auto t0 = clock::now();
+    s.forward(prompt.data(), n_prompt, n_prompt - 1, logits);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    if (rep) pp.push_back(double(n_prompt) / dt);
+  }
+  for (int rep = 0; rep <= reps; ++rep) {
+    s.reset();
+    int32_t tok = prompt[0];
+    auto t0 = clock::now();
+    for (int64_t i = 0; i < n_gen; ++i) {
+      s.forward(&tok, 1, 0, logits);
+      tok = prompt[size_t(i % n_prompt)];
+    }
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    if (rep) tg.push_back(double(n_gen) / dt);
+  }
+  mean_sd(pp, r.pp_tps, r.pp_tps_sd);
+  mean_sd(tg, r.tg_tps, r.tg_tps_sd);
+  r.peak_rss_mb = peak_rss_mb();
+  return r;
+}
+
+}  // namespace slimlm::eval

@@ -1,0 +1,28 @@
+// CPU kernels of the forward pass. matmul works on weights of any storage type: it
+// dequantizes a few rows at a time into a thread-local f32 tile (exact: dequantized weights,
+// f32 accumulation) and multiplies them with all tokens of the batch. SIMD via GCC
+// target_clones (AVX2+FMA or baseline, chosen at run time); threads via OpenMP.
+#pragma once
+#include "model/model.h"
+#include <cstdint>
+
+namespace slimlm::kernels {
+
+// y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for t < n_tok, r < W.rows().
+void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy);
+// One float dot product (the SIMD path used by matmul; exposed for tests).
+float dot(const float* a, const float* b, int64_t n);
+
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y);  // y may alias x
+// Rotates one head vector in place at position `pos`.
+void rope(float* v, int64_t head_dim, int64_t pos, float theta, float scale, RopeType type);
+void softmax(float* x, int64_t n);
+inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
+float gelu_tanh(float x);
+
+}  // namespace slimlm::kernels
+
+namespace slimlm::kernels::ref {
+// Scalar float64 references: the truth optimized kernels are tested against.
+void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, double* y, int64_t ldy);
+}  // namespace slimlm::kernels::ref

@@ -1,0 +1,92 @@
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include <cstdlib>
+#include <omp.h>
+#include <vector>
+
+namespace slimlm::kernels {
+
+namespace {
+constexpr int kRowTile = 8;  // rows dequantized together; fits L1 for rows up to ~1k floats
+
+// y[t][r] for up to kRowTile rows `w[r]` and n_tok tokens; four tokens at a time so each
+// weight load feeds four FMAs. Compiled twice (baseline and AVX2+FMA), picked at run time.
+template <int kIsa>
+__attribute__((always_inline)) inline void tile_impl(const float* const* w, int nr, const float* x, int64_t ldx, int64_t n_tok, int64_t k,
+          float* y, int64_t ldy) {
+  int64_t t = 0;
+  for (; t + 4 <= n_tok; t += 4) {
+    const float *x0 = x + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
+    for (int r = 0; r < nr; ++r) {
+      const float* wr = w[r];
+      float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+      for (int64_t i = 0; i < k; ++i) {
+        const float a = wr[i];
+        s0 += a * x0[i]; s1 += a * x1[i]; s2 += a * x2[i]; s3 += a * x3[i];
+      }
+      y[t * ldy + r] = s0; y[(t + 1) * ldy + r] = s1; y[(t + 2) * ldy + r] = s2; y[(t + 3) * ldy + r] = s3;
+    }
+  }
+  for (; t < n_tok; ++t) {
+    const float* xt = x + t * ldx;
+    for (int r = 0; r < nr; ++r) {
+      const float* wr = w[r];
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < k; ++i) s += wr[i] * xt[i];
+      y[t * ldy + r] = s;
+    }
+  }
+}
+template void tile_impl<0>(const float* const*, int, const float*, int64_t, int64_t, int64_t, float*, int64_t);
+
+__attribute__((target("avx2,fma"))) void tile_avx2(const float* const* w, int nr, const float* x, int64_t ldx,
+                                                    int64_t n_tok, int64_t k, float* y, int64_t ldy) {
+  tile_impl<1>(w, nr, x, ldx, n_tok, k, y, ldy);
+}
+
+using TileFn = void (*)(const float* const*, int, const float*, int64_t, int64_t, int64_t, float*, int64_t);
+TileFn pick_tile() {
+  if (std::getenv("SLIMLM_NO_SIMD") == nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return tile_avx2;
+  return tile_impl<0>;
+}
+const TileFn tile = pick_tile();
+}  // namespace
+
+float dot(const float* a, const float* b, int64_t n) {
+  float y = 0;
+  tile(&a, 1, b, n, 1, n, &y, 1);
+  return y;
+}
+
+void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t rows = w.rows(), k = w.cols();
+  const TypeTraits& tt = traits(w.type);
+  const size_t rb = row_bytes(w.type, k);
+  const bool direct = w.type == DType::F32;
+  const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
+#pragma omp parallel if (rows * k * n_tok > 32768)
+  {
+    std::vector<float> buf(direct ? 0 : size_t(kRowTile * k));
+    const float* wp[kRowTile];
+#pragma omp for schedule(static)
+    for (int64_t ti = 0; ti < n_tiles; ++ti) {
+      const int64_t r0 = ti * kRowTile;
+      const int nr = int(std::min<int64_t>(kRowTile, rows - r0));
+      for (int r = 0; r < nr; ++r) {
+        const uint8_t* src = w.data + size_t(r0 + r) * rb;
+        if (direct) {
+          wp[r] = reinterpret_cast<const float*>(src);
+        } else {
+          tt.to_f32(src, buf.data() + r * k, k);
+          wp[r] = buf.data() + r * k;
+        }
+      }
+      tile(wp, nr, x, ldx, n_tok, k, y + r0, ldy);
+    }
+  }
+}
+
+}  // namespace slimlm::kernels

@@ -1,0 +1,58 @@
+#include "kernels/kernels.h"
+#include <algorithm>
+#include <cmath>
+
+namespace slimlm::kernels {
+
+void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+  const float s = float(1.0 / std::sqrt(ss / double(n) + eps));
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s * w[i];
+}
+
+void rope(float* v, int64_t d, int64_t pos, float theta, float scale, RopeType type) {
+  const int64_t half = d / 2;
+  const double p = double(pos) / scale;
+  for (int64_t i = 0; i < half; ++i) {
+    const double freq = std::pow(double(theta), -2.0 * double(i) / double(d));
+    const float c = float(std::cos(p * freq)), s = float(std::sin(p * freq));
+    float* a = type == RopeType::Norm ? v + 2 * i : v + i;
+    float* b = type == RopeType::Norm ? v + 2 * i + 1 : v + i + half;
+    const float x0 = *a, x1 = *b;
+    *a = x0 * c - x1 * s;
+    *b = x0 * s + x1 * c;
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  const float mx = *std::max_element(x, x + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) { x[i] = std::exp(x[i] - mx); sum += x[i]; }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float gelu_tanh(float x) {
+  const float k = 0.7978845608028654f;  // sqrt(2/pi)
+  return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+}
+
+}  // namespace slimlm::kernels
+
+namespace slimlm::kernels::ref {
+
+void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, double* y, int64_t ldy) {
+  const int64_t k = w.cols();
+  std::vector<float> row(static_cast<size_t>(k));
+  for (int64_t r = 0; r < w.rows(); ++r) {
+    traits(w.type).to_f32(w.row(r), row.data(), k);
+    for (int64_t t = 0; t < n_tok; ++t) {
+      double s = 0;
+      for (int64_t i = 0; i < k; ++i) s += double(row[size_t(i)]) * x[t * ldx + i];
+      y[t * ldy + r] = s;
+    }
+  }
+}
+
+}  // namespace slimlm::kernels::ref

@@ -1,0 +1,136 @@
+#include "model/forward.h"
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include <cmath>
+#include <omp.h>
+
+namespace slimlm {
+
+namespace k = kernels;
+
+Session::Session(const Model& m, int64_t n_ctx) : m_(m), n_ctx_(n_ctx) {
+  if (n_ctx <= 0 || n_ctx > (1 << 20)) fail("context size ", n_ctx, " is out of range");
+  const HParams& hp = m.hp;
+  const size_t kv = size_t(hp.n_layer) * size_t(n_ctx) * size_t(hp.n_head_kv * hp.head_dim);
+  k_.assign(kv, 0.f);
+  v_.assign(kv, 0.f);
+}
+
+void Session::truncate(int64_t pos) {
+  if (pos < 0 || pos > pos_) fail("cannot truncate the cache to position ", pos);
+  pos_ = pos;
+}
+
+static void grow(std::vector<float>& v, size_t n) { if (v.size() < n) v.resize(n); }
+
+void Session::forward(const int32_t* tokens, int64_t n, int64_t logits_from, std::vector<float>& logits) {
+  const HParams& hp = m_.hp;
+  const int64_t E = hp.n_embd;
+  if (n <= 0) fail("nothing to evaluate");
+  if (pos_ + n > n_ctx_) fail("context overflow: ", pos_ + n, " tokens > context size ", n_ctx_);
+  if (logits_from < 0 || logits_from > n) fail("bad logits range");
+  grow(x_, size_t(n * E));
+  const TypeTraits& et = traits(m_.tok_embd.type);
+  const float emb_scale = hp.embed_scale ? std::sqrt(float(E)) : 1.0f;
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= hp.n_vocab) fail("token id ", tokens[t], " is outside the vocabulary (", hp.n_vocab, ")");
+    float* x = x_.data() + t * E;
+    et.to_f32(m_.tok_embd.row(tokens[t]), x, E);
+    if (hp.embed_scale) for (int64_t i = 0; i < E; ++i) x[i] *= emb_scale;
+  }
+  for (int64_t l = 0; l < hp.n_layer; ++l) block(l, n);
+  const int64_t nl = n - logits_from;
+  grow(xn_, size_t(n * E));
+  for (int64_t t = logits_from; t < n; ++t)
+    k::rmsnorm(x_.data() + t * E, reinterpret_cast<const float*>(m_.out_norm.data),
+               E, hp.norm_eps, xn_.data() + (t - logits_from) * E);
+  logits.resize(size_t(nl * hp.n_vocab));
+  if (nl > 0) k::matmul(m_.output, xn_.data(), E, nl, logits.data(), hp.n_vocab);
+  pos_ += n;
+}
+
+void Session::block(int64_t l, int64_t n) {
+  const HParams& hp = m_.hp;
+  const Block& b = m_.blocks[size_t(l)];
+  const int64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv;
+  const int64_t Q = H * D, KV = HKV * D, F = hp.n_ff;
+  const bool swa = !hp.swa_layer.empty() && hp.swa_layer[size_t(l)];
+  const float theta = swa ? hp.rope_theta_swa : hp.rope_theta;
+  const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(D));
+  auto f32 = [](const Tensor& t) { return reinterpret_cast<const float*>(t.data); };
+  grow(xn_, size_t(n * E)); grow(q_, size_t(n * Q)); grow(kn_, size_t(n * KV)); grow(vn_, size_t(n * KV));
+  grow(att_, size_t(n * Q)); grow(o_, size_t(n * E)); grow(g_, size_t(n * F)); grow(u_, size_t(n * F));
+  float *x = x_.data(), *xn = xn_.data();
+
+  // attention
+  for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.attn_norm), E, hp.norm_eps, xn + t * E);
+  k::matmul(b.wq, xn, E, n, q_.data(), Q);
+  k::matmul(b.wk, xn, E, n, kn_.data(), KV);
+  k::matmul(b.wv, xn, E, n, vn_.data(), KV);
+  float* kc = k_.data() + size_t(l) * size_t(n_ctx_ * KV);
+  float* vc = v_.data() + size_t(l) * size_t(n_ctx_ * KV);
+#pragma omp parallel for schedule(static) if (n > 1)
+  for (int64_t t = 0; t < n; ++t) {
+    float *q = q_.data() + t * Q, *kk = kn_.data() + t * KV, *vv = vn_.data() + t * KV;
+    if (!b.bq.empty()) {
+      for (int64_t i = 0; i < Q; ++i) q[i] += f32(b.bq)[i];
+      for (int64_t i = 0; i < KV; ++i) { kk[i] += f32(b.bk)[i]; vv[i] += f32(b.bv)[i]; }
+    }
+    for (int64_t h = 0; h < H; ++h) {
+      if (hp.qk_norm) k::rmsnorm(q + h * D, f32(b.q_norm), D, hp.norm_eps, q + h * D);
+      k::rope(q + h * D, D, pos_ + t, theta, hp.rope_scale, hp.rope);
+    }
+    for (int64_t h = 0; h < HKV; ++h) {
+      if (hp.qk_norm) k::rmsnorm(kk + h * D, f32(b.k_norm), D, hp.norm_eps, kk + h * D);
+      k::rope(kk + h * D, D, pos_ + t, theta, hp.rope_scale, hp.rope);
+    }
+    std::copy(kk, kk + KV, kc + (pos_ + t) * KV);
+    std::copy(vv, vv + KV, vc + (pos_ + t) * KV);
+  }
+#pragma omp parallel
+  {
+    std::vector<float> s(static_cast<size_t>(pos_ + n));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t p = pos_ + t, kvh = h / (H / HKV);
+        const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
+        const float* q = q_.data() + t * Q + h * D;
+        for (int64_t j = start; j <= p; ++j) s[size_t(j - start)] = k::dot(q, kc + j * KV + kvh * D, D) * scale;
+        const int64_t m = p - start + 1;
+        k::softmax(s.data(), m);
+        float* out = att_.data() + t * Q + h * D;
+        std::fill(out, out + D, 0.f);
+        for (int64_t j = 0; j < m; ++j) {
+          const float w = s[size_t(j)];
+          const float* v = vc + (start + j) * KV + kvh * D;
+          for (int64_t i = 0; i < D; ++i) out[i] += w * v[i];
+        }
+      }
+    }
+  }
+  k::matmul(b.wo, att_.data(), Q, n, o_.data(), E);
+  for (int64_t t = 0; t < n; ++t) {
+    float* o = o_.data() + t * E;
+    if (hp.post_norms) k::rmsnorm(o, f32(b.attn_post_norm), E, hp.norm_eps, o);
+    for (int64_t i = 0; i < E; ++i) x[t * E + i] += o[i];
+  }
+
+  // feed-forward: down(act(gate(x)) * up(x))
+  for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.ffn_norm), E, hp.norm_eps, xn + t * E);
+  k::matmul(b.w_gate, xn, E, n, g_.data(), F);
+  k::matmul(b.w_up, xn, E, n, u_.data(), F);
+  float *g = g_.data(), *u = u_.data();
+  if (hp.act == Activation::SiLU)
+    for (int64_t i = 0; i < n * F; ++i) g[i] = k::silu(g[i]) * u[i];
+  else
+    for (int64_t i = 0; i < n * F; ++i) g[i] = k::gelu_tanh(g[i]) * u[i];
+  k::matmul(b.w_down, g, F, n, o_.data(), E);
+  for (int64_t t = 0; t < n; ++t) {
+    float* o = o_.data() + t * E;
+    if (hp.post_norms) k::rmsnorm(o, f32(b.ffn_post_norm), E, hp.norm_eps, o);
+    for (int64_t i = 0; i < E; ++i) x[t * E + i] += o[i];
+  }
+}
+
+}  // namespace slimlm

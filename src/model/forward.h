@@ -1,0 +1,33 @@
+// The forward pass of every supported family: one loop over blocks with small switches for
+// family differences (QK-norm, post-norms, sliding-window layers, activation). A Session
+// owns the KV cache (f32) and scratch; batched prefill and single-token decode share code.
+#pragma once
+#include "model/model.h"
+#include <cstdint>
+#include <vector>
+
+namespace slimlm {
+
+class Session {
+ public:
+  Session(const Model& m, int64_t n_ctx);
+  // Runs tokens at positions pos()..pos()+n-1 and advances pos(). Writes logits of tokens
+  // [logits_from, n) to `logits` ((n - logits_from) x n_vocab, row-major).
+  void forward(const int32_t* tokens, int64_t n, int64_t logits_from, std::vector<float>& logits);
+  int64_t pos() const { return pos_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  void reset() { pos_ = 0; }
+  // Drops cached positions >= pos (e.g. to re-run a rejected draft).
+  void truncate(int64_t pos);
+  const Model& model() const { return m_; }
+  size_t kv_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+
+ private:
+  void block(int64_t l, int64_t n);
+  const Model& m_;
+  int64_t n_ctx_, pos_ = 0;
+  std::vector<float> k_, v_;                        // [layer][pos][n_head_kv * head_dim]
+  std::vector<float> x_, xn_, q_, kn_, vn_, att_, o_, g_, u_;  // scratch, grown on demand
+};
+
+}  // namespace slimlm

@@ -1,0 +1,80 @@
+// A model is data plus a family description: hyper-parameters, per-block weights of any
+// storage type (mmapped when usable as is), and the tokenizer. Loaders fill it from GGUF,
+// llama2.c .bin or a Hugging Face folder (model_io.cpp); forward.cpp runs it.
+#pragma once
+#include "core/dtype.h"
+#include "io/tokenizer/tokenizer.h"
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace slimlm {
+
+namespace gguf { class File; }
+
+// A weight tensor in ggml order: ne[0] = row length (cols), ne[1] = rows. Data is either a view
+// into a mapped file (kept alive by `keep`) or owned bytes.
+struct Tensor {
+  std::string name;
+  DType type = DType::F32;
+  std::vector<int64_t> ne;
+  const uint8_t* data = nullptr;
+  size_t nbytes = 0;
+  std::shared_ptr<const void> keep;  // owner of `data`
+
+  bool empty() const { return data == nullptr; }
+  int64_t cols() const { return ne.empty() ? 0 : ne[0]; }
+  int64_t rows() const { int64_t r = 1; for (size_t i = 1; i < ne.size(); ++i) r *= ne[i]; return r; }
+  int64_t nelements() const { return cols() * rows(); }
+  const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes(type, cols()); }
+  std::vector<float> to_f32() const;  // whole tensor, dequantized
+  static Tensor from_f32(std::string name, std::vector<int64_t> ne, const float* src, DType type = DType::F32);
+};
+
+enum class RopeType { Norm, Neox };  // Norm rotates adjacent pairs (llama), Neox the two halves
+enum class Activation { SiLU, GeLU };
+
+struct HParams {
+  std::string arch;             // "llama", "gemma3", "qwen2", ...
+  int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
+  int64_t n_ctx_train = 0;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.f, rope_theta_swa = 10000.f, rope_scale = 1.f;  // scale: linear factor
+  RopeType rope = RopeType::Norm;
+  Activation act = Activation::SiLU;
+  float attn_scale = 0;         // multiplies q·k; 0 means 1/sqrt(head_dim)
+  bool embed_scale = false;     // multiply embeddings by sqrt(n_embd) (gemma)
+  bool qk_norm = false, post_norms = false;
+  int64_t sliding_window = 0;   // 0: none
+  std::vector<uint8_t> swa_layer;  // per layer: 1 if sliding-window (local) attention
+};
+
+struct Block {
+  Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
+  Tensor q_norm, k_norm, attn_post_norm;
+  Tensor ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+};
+
+struct Model {
+  HParams hp;
+  std::vector<Block> blocks;
+  Tensor tok_embd, out_norm, output;  // output may alias tok_embd (tied)
+  std::unique_ptr<Tokenizer> tok;     // null for llama2.c files (ids only)
+  std::shared_ptr<gguf::File> gguf;   // source file when loaded from GGUF (metadata for convert)
+  std::string path, format;           // format: "gguf", "llama2c", "hf"
+  size_t weight_bytes() const;        // bytes of all weights as stored
+  int64_t n_params() const;
+};
+
+// Detects the format (GGUF magic, HF folder with config.json, llama2.c header) and loads.
+std::unique_ptr<Model> load_model(const std::string& path);
+std::unique_ptr<Model> load_gguf(const std::string& path);
+std::unique_ptr<Model> load_llama2c(const std::string& path);
+std::unique_ptr<Model> load_hf(const std::string& dir);
+
+// Writes `m` as GGUF with every matrix weight converted to `type` (norms stay f32);
+// keeps the source's tokenizer metadata when there is one.
+void save_gguf(const Model& m, const std::string& path, DType type);
+
+}  // namespace slimlm

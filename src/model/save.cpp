@@ -1,0 +1,82 @@
+#include "core/error.h"
+#include "io/gguf.h"
+#include "model/model.h"
+
+namespace slimlm {
+
+namespace {
+// Matrices go to `type` when their rows fit its blocks; otherwise f16 (like llama.cpp's
+// fallback for odd shapes). Vectors (norms, biases) stay f32.
+Tensor convert(const Tensor& t, DType type) {
+  if (t.ne.size() < 2) return t.type == DType::F32 ? t : Tensor::from_f32(t.name, t.ne, t.to_f32().data());
+  DType dst = t.cols() % traits(type).block == 0 ? type : DType::F16;
+  if (t.type == dst) return t;
+  std::vector<float> f = t.to_f32();
+  return Tensor::from_f32(t.name, t.ne, f.data(), dst);
+}
+
+uint32_t file_type(DType t) {  // llama_ftype values
+  switch (t) {
+    case DType::F32: return 0; case DType::F16: return 1; case DType::Q4_0: return 2; case DType::Q4_1: return 3;
+    case DType::Q8_0: return 7; case DType::Q5_0: return 8; case DType::Q5_1: return 9; case DType::BF16: return 32;
+    default: return 0;
+  }
+}
+}  // namespace
+
+void save_gguf(const Model& m, const std::string& path, DType type) {
+  const HParams& hp = m.hp;
+  gguf::Writer w = m.gguf ? gguf::writer_from(*m.gguf) : gguf::Writer();
+  const std::string a = hp.arch + ".";
+  w.set("general.architecture", gguf::Value::of_str(hp.arch));
+  if (!m.gguf) w.set("general.name", gguf::Value::of_str(m.path));
+  w.set(a + "context_length", gguf::Value::of_u32(uint32_t(hp.n_ctx_train)));
+  w.set(a + "embedding_length", gguf::Value::of_u32(uint32_t(hp.n_embd)));
+  w.set(a + "block_count", gguf::Value::of_u32(uint32_t(hp.n_layer)));
+  w.set(a + "feed_forward_length", gguf::Value::of_u32(uint32_t(hp.n_ff)));
+  w.set(a + "attention.head_count", gguf::Value::of_u32(uint32_t(hp.n_head)));
+  w.set(a + "attention.head_count_kv", gguf::Value::of_u32(uint32_t(hp.n_head_kv)));
+  w.set(a + "attention.layer_norm_rms_epsilon", gguf::Value::of_f32(hp.norm_eps));
+  w.set(a + "rope.freq_base", gguf::Value::of_f32(hp.rope_theta));
+  if (hp.head_dim != hp.n_embd / hp.n_head) {
+    w.set(a + "attention.key_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
+    w.set(a + "attention.value_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
+  }
+  w.set("general.file_type", gguf::Value::of_u32(file_type(type)));
+  w.set("general.quantization_version", gguf::Value::of_u32(2));
+
+  std::vector<Tensor> keep;  // converted tensors must outlive write()
+  keep.reserve(4 + m.blocks.size() * 16);
+  auto add = [&](const Tensor& t, const std::string& name) {
+    if (t.empty()) return;
+    keep.push_back(convert(t, type));
+    const Tensor& c = keep.back();
+    w.add_tensor(name, c.type, c.ne, c.data, c.nbytes);
+  };
+  add(m.tok_embd, "token_embd.weight");
+  add(m.out_norm, "output_norm.weight");
+  if (m.output.data != m.tok_embd.data) add(m.output, "output.weight");
+  for (size_t l = 0; l < m.blocks.size(); ++l) {
+    const Block& b = m.blocks[l];
+    const std::string p = cat("blk.", l, ".");
+    add(b.attn_norm, p + "attn_norm.weight");
+    add(b.wq, p + "attn_q.weight");
+    add(b.wk, p + "attn_k.weight");
+    add(b.wv, p + "attn_v.weight");
+    add(b.bq, p + "attn_q.bias");
+    add(b.bk, p + "attn_k.bias");
+    add(b.bv, p + "attn_v.bias");
+    add(b.q_norm, p + "attn_q_norm.weight");
+    add(b.k_norm, p + "attn_k_norm.weight");
+    add(b.wo, p + "attn_output.weight");
+    add(b.attn_post_norm, p + "post_attention_norm.weight");
+    add(b.ffn_norm, p + "ffn_norm.weight");
+    add(b.w_gate, p + "ffn_gate.weight");
+    add(b.w_up, p + "ffn_up.weight");
+    add(b.w_down, p + "ffn_down.weight");
+    add(b.ffn_post_norm, p + "post_ffw_norm.weight");
+  }
+  w.write(path);
+}
+
+}  // namespace slimlm

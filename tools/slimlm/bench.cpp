@@ -1,0 +1,40 @@
+// `slimlm bench MODEL [-p 512] [-n 128] [--json]`: prompt-processing and generation speed
+// (tokens/s, as llama-bench's pp512/tg128) and peak resident memory.
+#include "common.h"
+#include "eval/eval.h"
+#include "model/model.h"
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace slimlm::cli {
+
+void add_bench(CLI::App& app) {
+  static std::string path;
+  static int64_t n_prompt = 512, n_gen = 128;
+  static int reps = 3, threads = 0;
+  static bool json = false;
+  auto* sub = app.add_subcommand("bench", "prompt processing (pp) and generation (tg) tokens/s, peak memory");
+  sub->footer("Example: slimlm bench models/SmolLM2-135M-Instruct.Q4_1.gguf -t 2 --json");
+  sub->add_option("model", path, "model file or folder")->required();
+  sub->add_option("-p,--n-prompt", n_prompt, "prompt tokens (pp)")->check(CLI::Range(1, 1 << 16));
+  sub->add_option("-n,--n-gen", n_gen, "generated tokens (tg)")->check(CLI::Range(1, 1 << 16));
+  sub->add_option("-r,--reps", reps, "repetitions (after one warm-up)")->check(CLI::Range(1, 1000));
+  sub->add_flag("--json", json, "machine-readable output on stdout");
+  add_threads(sub, &threads);
+  sub->callback([] {
+    apply_threads(threads);
+    check_model_path(path);
+    auto m = load_model(path);
+    auto r = eval::bench(*m, n_prompt, n_gen, reps);
+    nlohmann::json j = {{"model", r.model}, {"type", r.type}, {"threads", r.threads},
+                        {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"pp_tps", r.pp_tps}, {"pp_tps_sd", r.pp_tps_sd},
+                        {"tg_tps", r.tg_tps}, {"tg_tps_sd", r.tg_tps_sd}, {"peak_rss_mb", r.peak_rss_mb},
+                        {"weights_mb", r.weights_mb}, {"reps", reps}};
+    if (json) { std::printf("%s\n", j.dump(2).c_str()); return; }
+    std::printf("%s (%s, %.1f MiB, %d threads): pp%lld %.1f ± %.1f t/s, tg%lld %.1f ± %.1f t/s, peak RSS %.0f MiB\n",
+                r.model.c_str(), r.type.c_str(), r.weights_mb, r.threads, (long long)r.n_prompt, r.pp_tps, r.pp_tps_sd,
+                (long long)r.n_gen, r.tg_tps, r.tg_tps_sd, r.peak_rss_mb);
+  });
+}
+
+}  // namespace slimlm::cli

@@ -1,0 +1,20 @@
+// Shared pieces of the slimlm CLI: verb registration and common options (threads, json).
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace slimlm::cli {
+
+void add_info(CLI::App& app);
+void add_generate(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_bench(CLI::App& app);
+void add_convert(CLI::App& app);
+
+// Adds --threads N (default: all cores) and applies it before the verb runs.
+void add_threads(CLI::App* sub, int* threads);
+void apply_threads(int threads);
+// Checks that a model path exists before heavier work (one-line error otherwise).
+void check_model_path(const std::string& path);
+
+}  // namespace slimlm::cli

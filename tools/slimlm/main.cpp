@@ -1,0 +1,56 @@
+// slimlm: compress LLMs and run them fast. `slimlm <verb> MODEL [options]`; see --help.
+#include "common.h"
+#include "core/error.h"
+#include <cstdio>
+#include <filesystem>
+#include <omp.h>
+
+namespace slimlm::cli {
+
+void add_threads(CLI::App* sub, int* threads) {
+  sub->add_option("-t,--threads", *threads, "worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+}
+
+void apply_threads(int threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+void check_model_path(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail(path, ": no such file or directory");
+}
+
+}  // namespace slimlm::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"slimlm: compress large language models and run them fast"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "slimlm 0.1.0");
+  slimlm::cli::add_info(app);
+  slimlm::cli::add_generate(app);
+  slimlm::cli::add_eval(app);
+  slimlm::cli::add_bench(app);
+  slimlm::cli::add_convert(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "slimlm: error: %s (see slimlm --help)\n", e.what());
+    return 2;
+  } catch (const slimlm::Error& e) {
+    std::fprintf(stderr, "slimlm: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "slimlm: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "slimlm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
