@@ -10,6 +10,9 @@ namespace slimlm::kernels {
 
 // y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for t < n_tok, r < W.rows().
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy);
+// Selects the SIMD path (AVX2+FMA when the CPU has it) or the baseline path; returns the
+// name of the path now in use. Default: SIMD unless SLIMLM_NO_SIMD is set.
+const char* use_simd(bool on);
 // One float dot product (the SIMD path used by matmul; exposed for tests).
 float dot(const float* a, const float* b, int64_t n);
 

@@ -47,13 +47,15 @@ __attribute__((target("avx2,fma"))) void tile_avx2(const float* const* w, int nr
 }
 
 using TileFn = void (*)(const float* const*, int, const float*, int64_t, int64_t, int64_t, float*, int64_t);
-TileFn pick_tile() {
-  if (std::getenv("SLIMLM_NO_SIMD") == nullptr && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return tile_avx2;
-  return tile_impl<0>;
-}
-const TileFn tile = pick_tile();
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+TileFn pick_tile(bool simd) { return simd && cpu_has_avx2() ? tile_avx2 : tile_impl<0>; }
+TileFn tile = pick_tile(std::getenv("SLIMLM_NO_SIMD") == nullptr);
 }  // namespace
+
+const char* use_simd(bool on) {
+  tile = pick_tile(on);
+  return tile == tile_avx2 ? "avx2+fma" : "baseline";
+}
 
 float dot(const float* a, const float* b, int64_t n) {
   float y = 0;

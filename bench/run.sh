@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduces the README's speed table: pp512 / tg128 tokens/s and peak RSS for SmolLM2-135M
+# stored as f32, f16, q8_0, q4_0 (converted by slimlm from the Q4_1 file, so the weights hold
+# Q4_1-precision values) and the original q4_1, with 2 threads. If LLAMA_BENCH points to a
+# llama-bench binary, llama.cpp runs on the same files in the same run, side by side.
+# Output: bench/results/smollm2-cpu.json (raw) and the table in README.md (via render.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${THREADS:-2}
+reps=${REPS:-3}
+src=$(./scripts/fetch-models.sh smollm2)
+./scripts/build.sh >/dev/null
+out=bench/results/smollm2-cpu.json
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo '{"host": "'"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"'", "threads": '"$threads"', "runs": [' > "$tmp/out.json"
+first=1
+for type in f32 f16 q8_0 q4_0 q4_1; do
+  f=models/smollm2-$type.gguf
+  if [ "$type" = q4_1 ]; then f=$src; elif [ ! -s "$f" ]; then ./build/slimlm convert "$src" -o "$f" --type "$type"; fi
+  echo "bench $type ..." >&2
+  s=$(./build/slimlm bench "$f" -p 512 -n 128 -r "$reps" -t "$threads" --json)
+  l=null
+  if [ -n "${LLAMA_BENCH:-}" ]; then
+    l=$("$LLAMA_BENCH" -m "$f" -p 512 -n 128 -t "$threads" -r "$reps" -o json 2>/dev/null || echo null)
+  fi
+  [ $first = 1 ] || echo , >> "$tmp/out.json"; first=0
+  echo '{"type": "'"$type"'", "slimlm": '"$s"', "llama_cpp": '"$l"'}' >> "$tmp/out.json"
+done
+echo ']}' >> "$tmp/out.json"
+python3 -m json.tool "$tmp/out.json" > "$out"
+python3 bench/render.py "$out" README.md
+echo "wrote $out and the README table" >&2

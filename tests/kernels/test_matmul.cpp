@@ -1,0 +1,94 @@
+// Every matmul dispatch path (AVX2+FMA, baseline) and weight type against the float64 scalar
+// reference, on ragged sizes; thread-count determinism.
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include <gtest/gtest.h>
+#include <cmath>
+#include <omp.h>
+#include <random>
+
+using namespace slimlm;
+
+namespace {
+Tensor random_weight(DType t, int64_t cols, int64_t rows, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 0.5f);
+  std::vector<float> w(size_t(cols * rows));
+  for (auto& v : w) v = d(rng);
+  return Tensor::from_f32("w", {cols, rows}, w.data(), t);
+}
+std::vector<float> random_x(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = d(rng);
+  return x;
+}
+
+struct Case { DType type; int64_t cols, rows, ntok; };
+}  // namespace
+
+class MatmulVsRef : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MatmulVsRef, AllTypesRaggedSizes) {
+  const char* path = kernels::use_simd(GetParam());
+  SCOPED_TRACE(path);
+  const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1};
+  const int64_t shapes[][3] = {{32, 1, 1}, {64, 7, 3}, {96, 13, 5}, {256, 9, 1}, {160, 33, 4}, {288, 17, 11}};
+  for (DType t : types) {
+    for (const auto& s : shapes) {
+      const int64_t cols = s[0], rows = s[1], ntok = s[2];
+      Tensor w = random_weight(t, cols, rows, uint32_t(cols * 31 + rows));
+      // ldx > cols and ldy > rows exercise the strides
+      const int64_t ldx = cols + 3, ldy = rows + 2;
+      auto x = random_x(ldx * ntok, 7);
+      std::vector<float> y(size_t(ldy * ntok), -1.f);
+      std::vector<double> yr(size_t(ldy * ntok), 0.0);
+      kernels::matmul(w, x.data(), ldx, ntok, y.data(), ldy);
+      kernels::ref::matmul(w, x.data(), ldx, ntok, yr.data(), ldy);
+      for (int64_t tk = 0; tk < ntok; ++tk)
+        for (int64_t r = 0; r < rows; ++r) {
+          const double ref = yr[size_t(tk * ldy + r)];
+          ASSERT_NEAR(y[size_t(tk * ldy + r)], ref, 1e-5 * (1 + std::fabs(ref)) * std::sqrt(double(cols)))
+              << traits(t).name << " " << cols << "x" << rows << " tok " << tk << " row " << r;
+        }
+      for (int64_t tk = 0; tk < ntok; ++tk)  // padding untouched
+        for (int64_t r = rows; r < ldy; ++r) ASSERT_EQ(y[size_t(tk * ldy + r)], -1.f);
+    }
+  }
+  kernels::use_simd(true);
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, MatmulVsRef, ::testing::Values(true, false));
+
+TEST(Matmul, DeterministicAcrossThreadCounts) {
+  Tensor w = random_weight(DType::Q4_0, 256, 100, 3);
+  auto x = random_x(256 * 9, 5);
+  std::vector<float> a(900), b(900);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  kernels::matmul(w, x.data(), 256, 9, a.data(), 100);
+  omp_set_num_threads(2);
+  kernels::matmul(w, x.data(), 256, 9, b.data(), 100);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(a, b);
+}
+
+TEST(Ops, RmsNormSoftmaxRope) {
+  std::vector<float> x = {1, -2, 3, 0.5f}, w = {1, 1, 2, 1}, y(4);
+  kernels::rmsnorm(x.data(), w.data(), 4, 0.f, y.data());
+  const double rms = std::sqrt((1 + 4 + 9 + 0.25) / 4.0);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[size_t(i)], x[size_t(i)] / rms * w[size_t(i)], 1e-6);
+  std::vector<float> s = {1000, 1001, 999};
+  kernels::softmax(s.data(), 3);
+  EXPECT_NEAR(s[0] + s[1] + s[2], 1.0, 1e-6);
+  EXPECT_GT(s[1], s[0]);
+  // RoPE at position 0 is the identity; rotations preserve the norm of each pair.
+  std::vector<float> v = {1, 2, 3, 4, 5, 6, 7, 8}, v0 = v;
+  kernels::rope(v.data(), 8, 0, 10000, 1, RopeType::Norm);
+  EXPECT_EQ(v, v0);
+  kernels::rope(v.data(), 8, 5, 10000, 1, RopeType::Neox);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NEAR(v[size_t(i)] * v[size_t(i)] + v[size_t(i + 4)] * v[size_t(i + 4)],
+                v0[size_t(i)] * v0[size_t(i)] + v0[size_t(i + 4)] * v0[size_t(i + 4)], 1e-4);
+}
