@@ -240,7 +240,7 @@ std::optional<PreConfig> pre_config(const std::string& pre) {
   } else if (in(pre, {"deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4"})) {
     c.regexes = {R"(\p{N}{1,3})", "[一-龥぀-ゟ゠-ヿ]+", kDeepseek3};
   } else if (pre == "falcon") {
-    c.regexes = {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2NoTail, "[0-9][0-9][0-9]"};
+    c.regexes = {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2NoTail, "[0-9][0-9][0-9]"};
   } else if (in(pre, {"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
                       "a.x-4.0", "mellum", "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe",
                       "mpt", "olmo", "jais", "exaone4", "trillion", "granite-docling"})) {

@@ -90,6 +90,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const gguf::File& f) {
   if (const gguf::Value* c = f.find("tokenizer.chat_template"); c && c->type == gguf::VType::STRING) {
     d.chat_template = c->s;
   }
+  if (const gguf::Value* v = f.find("general.name"); v && v->type == gguf::VType::STRING) d.name = v->s;
+  if (const gguf::Value* v = f.find("general.architecture"); v && v->type == gguf::VType::STRING) d.arch = v->s;
   try {
     return bpe ? tok::make_bpe(std::move(d)) : tok::make_spm(std::move(d));
   } catch (const Error& e) {

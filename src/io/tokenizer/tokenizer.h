@@ -1,6 +1,6 @@
 // Tokenizers built from GGUF metadata (tokenizer.ggml.*) or a Hugging Face tokenizer.json:
 // GPT-2 byte-level BPE with the model's pre-tokenizer regex (SmolLM2, Qwen, Llama-3 style)
-// and SentencePiece BPE/unigram with byte fallback (Llama-2, Gemma). Encode, decode, chat.
+// and SentencePiece BPE with byte fallback (Llama-2, Gemma). Encode, decode, chat.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -24,6 +24,7 @@ class Tokenizer {
   // parse_special: recognise control tokens such as <|im_start|> written in the text.
   virtual std::vector<int32_t> encode(const std::string& text, bool add_special, bool parse_special) const = 0;
   virtual std::string token_to_piece(int32_t id) const = 0;   // bytes the token stands for
+  // Concatenated pieces; control and unknown tokens (<bos>, <|im_end|>, ...) produce no text.
   std::string decode(const std::vector<int32_t>& ids) const;
 
   int32_t n_vocab() const { return int32_t(tokens_.size()); }

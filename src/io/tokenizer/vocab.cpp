@@ -4,19 +4,16 @@
 #include "io/tokenizer/vocab.h"
 #include "core/error.h"
 #include <algorithm>
+#include <cctype>
+#include <climits>
 #include <cstring>
 
 namespace slimlm::tok {
 
 namespace {
 
-bool text_in(const std::string& s, std::initializer_list<const char*> names) {
-  for (const char* n : names) if (s == n) return true;
-  return false;
-}
-
 // Token texts llama.cpp treats as end of generation (and forces to control type).
-const std::initializer_list<const char*> kEogTexts = {
+const char* const kEogTexts[] = {
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
     "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
     "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
@@ -113,9 +110,11 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
   // Auto-detection by text (llama.cpp iterates a hash map; the lowest id wins here).
   auto detect = [&](int32_t& id, std::initializer_list<const char*> names) {
     if (id >= 0) return;
-    for (size_t i = 0; i < n; ++i) {
-      if (text_in(tokens_[i], names)) { id = int32_t(i); attr_[i] |= kControl; return; }
+    for (const char* name : names) {
+      const int32_t t = find_token(name);
+      if (t >= 0 && (id < 0 || t < id)) id = t;
     }
+    if (id >= 0) attr_[size_t(id)] |= kControl;
   };
   detect(eot, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
@@ -141,11 +140,13 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
 
   std::vector<int32_t> eog;
   for (int32_t id : {fim_pad, fim_rep, fim_sep}) if (id >= 0) eog.push_back(id);
-  for (size_t i = 0; i < n; ++i) {
-    if (text_in(tokens_[i], kEogTexts)) { eog.push_back(int32_t(i)); attr_[i] |= kControl; }
+  for (const char* name : kEogTexts) {
+    const int32_t t = find_token(name);
+    if (t >= 0) { eog.push_back(t); attr_[size_t(t)] |= kControl; }
   }
-  for (size_t i = 0; i < n; ++i) {  // gpt-oss: always rendered
-    if (text_in(tokens_[i], {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})) attr_[i] = kUserDefined;
+  for (const char* name : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {  // gpt-oss
+    const int32_t t = find_token(name);
+    if (t >= 0) attr_[size_t(t)] = kUserDefined;
   }
   for (int32_t id : {eos_, eot, eom}) if (id >= 0) eog.push_back(id);
   std::sort(eog.begin(), eog.end());
@@ -171,25 +172,56 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
   }
   chat_template_ = d.chat_template;
   build_special_trie();
+  set_strip_attributes(d);
 }
 
-// llama.cpp tries special tokens longest first (ties here: lower id first); each token takes
-// every non-overlapping occurrence left to right in text not yet claimed by a longer one.
+// llama.cpp sets these by model name, as GGUF has no field for them.
+void VocabTokenizer::set_strip_attributes(const VocabData& d) {
+  auto contains_any = [](const std::string& s, std::initializer_list<const char*> subs) {
+    for (const char* x : subs) if (s.find(x) != std::string::npos) return true;
+    return false;
+  };
+  auto set = [&](const char* text, uint8_t bit, bool on) {
+    const int32_t id = find_token(text);
+    if (id < 0) return;
+    if (on) attr_[size_t(id)] |= bit; else attr_[size_t(id)] &= uint8_t(~bit);
+  };
+  std::string name = d.name;
+  for (char& c : name) c = char(std::tolower(uint8_t(c)));
+  if (contains_any(d.pre, {"jina-v2-de", "jina-v2-es", "jina-v2-code"}) ||
+      contains_any(d.arch, {"nomic-bert-moe", "jina-bert-v3"})) {
+    set("<mask>", kLstrip, true);
+  } else if (contains_any(name, {"phi-3", "phi3"})) {
+    for (size_t i = 0; i < tokens_.size(); ++i) if (special_rank_[i] >= 0) attr_[i] |= kRstrip;
+    set("</s>", kRstrip, true);
+    for (const char* t : {"<unk>", "<s>", "<|endoftext|>"}) set(t, kRstrip, false);
+  } else if (contains_any(name, {"modern-bert"})) {
+    set("[MASK]", kLstrip, true);
+  }
+  any_strip_ = false;
+  for (uint8_t a : attr_) if (a & (kLstrip | kRstrip)) any_strip_ = true;
+}
+
+// llama.cpp tries special tokens longest first; each token takes every non-overlapping
+// occurrence left to right in text not yet claimed by an earlier one. Its order comes from
+// std::sort on ids by length, repeated here identically (ties resolve the same way).
 void VocabTokenizer::build_special_trie() {
   std::vector<int32_t> order;
   for (size_t i = 0; i < tokens_.size(); ++i) {
     if (attr_[i] & (kControl | kUserDefined | kUnknown)) order.push_back(int32_t(i));
   }
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
     return tokens_[size_t(a)].size() > tokens_[size_t(b)].size();
   });
   special_rank_.assign(tokens_.size(), -1);
+  special_lengths_.clear();
   trie_.assign(1, TrieNode{});
   trie_root_.fill(-1);
   for (size_t r = 0; r < order.size(); ++r) {
     const int32_t id = order[r];
     special_rank_[size_t(id)] = int32_t(r);
     const std::string& t = tokens_[size_t(id)];
+    if (special_lengths_.empty() || special_lengths_.back() != t.size()) special_lengths_.push_back(uint32_t(t.size()));
     int32_t node = 0;
     for (size_t k = 0; k < t.size(); ++k) {
       const uint8_t c = uint8_t(t[k]);
@@ -202,6 +234,7 @@ void VocabTokenizer::build_special_trie() {
       if (next < 0) {
         next = int32_t(trie_.size());
         trie_.push_back(TrieNode{});
+        trie_.back().depth = uint32_t(k + 1);
         if (node == 0) trie_root_[c] = next;
         else trie_[size_t(node)].kids.emplace_back(c, next);
       }
@@ -209,47 +242,95 @@ void VocabTokenizer::build_special_trie() {
     }
     if (trie_[size_t(node)].token < 0) trie_[size_t(node)].token = id;
   }
+  // Link terminals to their nearest terminal ancestor (parents come before children).
+  std::vector<int32_t> nearest(trie_.size(), -1);  // deepest terminal at or above each node
+  for (size_t v = 0; v < trie_.size(); ++v) {
+    if (trie_[v].token >= 0) nearest[v] = int32_t(v);
+    auto visit = [&](int32_t child) {
+      trie_[size_t(child)].shorter = nearest[v];
+      nearest[size_t(child)] = nearest[v];
+    };
+    if (v == 0) { for (int32_t c : trie_root_) if (c >= 0) visit(c); }
+    else for (auto& kc : trie_[v].kids) visit(kc.second);
+  }
 }
 
 std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view text, bool parse_special) const {
-  struct Occ { int32_t rank; uint32_t pos; int32_t id; };
-  std::vector<Occ> occ;
+  // Positions where some special token starts, with the longest one's trie node.
+  struct Start { uint32_t pos; int32_t node; };
+  std::vector<Start> starts;
   for (size_t p = 0; p < text.size(); ++p) {
-    int32_t node = trie_root_[uint8_t(text[p])];
-    size_t k = p + 1;
-    while (node >= 0) {
-      const int32_t id = trie_[size_t(node)].token;
-      if (id >= 0 && (parse_special || !(attr_[size_t(id)] & (kControl | kUnknown)))) {
-        occ.push_back({special_rank_[size_t(id)], uint32_t(p), id});
-      }
+    int32_t node = trie_root_[uint8_t(text[p])], last = -1;
+    for (size_t k = p + 1; node >= 0; ++k) {
+      if (trie_[size_t(node)].token >= 0) last = node;
       if (k >= text.size()) break;
-      const uint8_t c = uint8_t(text[k++]);
+      const uint8_t c = uint8_t(text[k]);
       int32_t next = -1;
       for (auto& [ch, child] : trie_[size_t(node)].kids) if (ch == c) { next = child; break; }
       node = next;
     }
+    if (last >= 0) starts.push_back({uint32_t(p), last});
+  }
+  std::vector<Fragment> hits;
+  if (!starts.empty()) {
+    // Longest length first; within a length, llama.cpp's token order, then left to right.
+    // Each start walks down its chain of shorter terminals once over all lengths.
+    struct Cand { int32_t rank; uint32_t pos; int32_t id; };
+    std::vector<Cand> cand, sorted;
+    std::vector<uint8_t> taken(text.size(), 0);
+    for (uint32_t len : special_lengths_) {
+      cand.clear();
+      size_t w = 0;
+      for (Start s : starts) {
+        const TrieNode& nd = trie_[size_t(s.node)];
+        if (nd.depth == len) {
+          const int32_t id = nd.token;
+          if (parse_special || !(attr_[size_t(id)] & (kControl | kUnknown))) cand.push_back({special_rank_[size_t(id)], s.pos, id});
+          s.node = nd.shorter;
+        }
+        if (s.node >= 0) starts[w++] = s;
+      }
+      starts.resize(w);
+      // Candidates arrive in position order: a counting sort on rank keeps it within a rank.
+      int32_t lo = INT32_MAX, hi = -1;
+      for (const Cand& c : cand) { lo = std::min(lo, c.rank); hi = std::max(hi, c.rank); }
+      if (hi > lo) {
+        std::vector<uint32_t> at(size_t(hi - lo) + 2, 0);
+        for (const Cand& c : cand) ++at[size_t(c.rank - lo) + 1];
+        for (size_t i = 1; i < at.size(); ++i) at[i] += at[i - 1];
+        sorted.resize(cand.size());
+        for (const Cand& c : cand) sorted[at[size_t(c.rank - lo)]++] = c;
+        cand.swap(sorted);
+      }
+      for (const Cand& c : cand) {
+        // Claimed spans are at least `len` long, so one overlapping covers an end of this one
+        // (whitespace eaten by a strip attribute can be shorter: then look at every byte).
+        if (taken[c.pos] || taken[c.pos + len - 1]) continue;
+        if (any_strip_ && std::memchr(taken.data() + c.pos, 1, len)) continue;
+        std::memset(taken.data() + c.pos, 1, len);
+        hits.push_back({c.pos, c.pos + len, c.id});
+        const uint8_t a = attr_[size_t(c.id)];
+        auto ws = [&](size_t i) { return !taken[i] && std::strchr(" \t\n\v\f\r", text[i]) && text[i] != 0; };
+        if (a & kLstrip) {
+          size_t b = c.pos;
+          while (b > 0 && ws(b - 1)) taken[--b] = 1;
+          if (b < c.pos) hits.push_back({b, c.pos, -2});
+        }
+        if (a & kRstrip) {
+          size_t e = c.pos + len;
+          while (e < text.size() && ws(e)) taken[e++] = 1;
+          if (e > c.pos + len) hits.push_back({c.pos + len, e, -2});
+        }
+      }
+      if (starts.empty()) break;
+    }
+    std::sort(hits.begin(), hits.end(), [](const Fragment& a, const Fragment& b) { return a.begin < b.begin; });
   }
   std::vector<Fragment> frags;
-  if (occ.empty()) {
-    if (!text.empty()) frags.push_back({0, text.size(), -1});
-    return frags;
-  }
-  std::sort(occ.begin(), occ.end(), [](const Occ& a, const Occ& b) {
-    return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos;
-  });
-  std::vector<uint8_t> taken(text.size(), 0);
-  std::vector<Fragment> hits;
-  for (const Occ& o : occ) {
-    const size_t len = tokens_[size_t(o.id)].size();
-    if (std::memchr(taken.data() + o.pos, 1, len)) continue;
-    std::memset(taken.data() + o.pos, 1, len);
-    hits.push_back({o.pos, o.pos + len, o.id});
-  }
-  std::sort(hits.begin(), hits.end(), [](const Fragment& a, const Fragment& b) { return a.begin < b.begin; });
   size_t at = 0;
   for (const Fragment& h : hits) {
     if (h.begin > at) frags.push_back({at, h.begin, -1});
-    frags.push_back(h);
+    if (h.id >= 0) frags.push_back(h);  // -2: whitespace eaten by a strip attribute
     at = h.end;
   }
   if (at < text.size()) frags.push_back({at, text.size(), -1});

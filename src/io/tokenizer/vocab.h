@@ -23,6 +23,7 @@ struct VocabData {
   std::optional<int32_t> fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
   std::optional<bool> add_bos, add_eos, add_space_prefix;
   std::string chat_template;
+  std::string name, arch;          // general.name / general.architecture (strip attributes)
   // tokenizer.json only: an explicit pre-tokenizer instead of a `pre` name.
   std::optional<PreConfig> hf_pre;
   bool hf_add_prefix_space = false;
@@ -51,6 +52,7 @@ class TokenIndex {
 // llama.cpp token attributes (a token can carry several, e.g. user-defined + control).
 enum Attr : uint8_t {
   kNormal = 1, kUnknown = 2, kControl = 4, kUserDefined = 8, kUnused = 16, kByte = 32,
+  kLstrip = 64, kRstrip = 128,  // a special token eats the ASCII whitespace before / after it
 };
 
 class VocabTokenizer : public Tokenizer {
@@ -78,11 +80,20 @@ class VocabTokenizer : public Tokenizer {
   struct Fragment { size_t begin, end; int32_t id; };  // id < 0: raw text
   std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
   void build_special_trie();
+  void set_strip_attributes(const VocabData& d);
+  bool any_strip_ = false;
 
-  struct TrieNode { std::vector<std::pair<uint8_t, int32_t>> kids; int32_t token = -1; };
+  // Trie of special-token texts; `shorter` links a terminal node to the nearest terminal
+  // ancestor, so all special tokens starting at a position form one chain.
+  struct TrieNode {
+    std::vector<std::pair<uint8_t, int32_t>> kids;
+    int32_t token = -1, shorter = -1;
+    uint32_t depth = 0;
+  };
   std::vector<TrieNode> trie_;
   std::array<int32_t, 256> trie_root_{};
-  std::vector<int32_t> special_rank_;  // per token: position in llama.cpp's special order
+  std::vector<int32_t> special_rank_;     // per token: position in llama.cpp's special order
+  std::vector<uint32_t> special_lengths_; // distinct special-token lengths, longest first
   std::vector<std::string> pieces_;
 };
 
