@@ -4,6 +4,7 @@
 #pragma once
 #include "model/model.h"
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ struct PplOptions {
   int64_t ctx = 512;
   int64_t max_chunks = 0;  // 0: all
   bool progress = true;
+  // Called for every scored position with its logits (n_vocab floats); for external checks.
+  std::function<void(int64_t chunk, int64_t pos, const float* logits)> on_scored;
 };
 
 struct PplResult {

@@ -69,6 +69,7 @@ PplResult perplexity(const Model& m, const std::vector<int32_t>& tokens, const P
       const float* lg = logits.data() + (j - first) * V;
       const int32_t next = w[size_t(j + 1)];
       nll.add(logsumexp(lg, V) - lg[next]);
+      if (o.on_scored) o.on_scored(c, j, lg);
       if (rs) {
         const float* rl = rlogits.data() + (j - first) * V;
         ref_nll.add(logsumexp(rl, V) - rl[next]);
