@@ -9,6 +9,8 @@ start=$(date +%s)
 ./scripts/fetch-models.sh >/dev/null
 [ -d ../shared/data ] || echo "warning: ../shared/data is missing; tests that need it will say so and be skipped" >&2
 
+# ctest runs two test processes at once: one OpenMP thread each, and no busy-waiting.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 echo "== release build and tests"
 ./scripts/build.sh
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)

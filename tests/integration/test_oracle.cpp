@@ -9,6 +9,7 @@
 #include "test_util.h"
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 using namespace slimlm;
@@ -94,6 +95,8 @@ void check_against_oracle(const Param& p) {
     ++n;
   };
   auto res = eval::perplexity(*m, tokens, o);
+  m.reset();
+  if (p.make_f32) std::filesystem::remove(temp_path("oracle-f32.gguf"));
   ASSERT_EQ(n, size_t(res.n_scored));
   const double ppl = std::exp(nll / double(n)), oppl = std::exp(oracle_nll / double(n));
   const double agreement = double(agree) / double(n);
