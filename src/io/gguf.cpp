@@ -280,7 +280,11 @@ void Writer::add_tensor(const std::string& name, DType type, std::vector<int64_t
 void Writer::write(const std::string& path, uint32_t version) const {
   uint32_t align = 32;
   for (const auto& kv : kv_)
-    if (kv.first == "general.alignment") align = uint32_t(kv.second.as_int());
+    if (kv.first == "general.alignment") {  // same rule as the reader; 0 would divide by zero
+      const int64_t a = kv.second.is_int() ? kv.second.as_int() : 0;
+      if (a <= 0 || (a & (a - 1)) != 0 || a > 65536) fail(path, ": invalid general.alignment ", kv.second.to_string());
+      align = uint32_t(a);
+    }
   AtomicFile f(path);
   auto put = [&](auto x) { f.write(&x, sizeof(x)); };
   auto put_str = [&](const std::string& s) { put(uint64_t(s.size())); f.write(s.data(), s.size()); };

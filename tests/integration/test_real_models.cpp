@@ -12,7 +12,11 @@ using namespace slimlm;
 using namespace slimlm::test;
 
 namespace {
+#ifdef SLIMLM_SANITIZE
+const char* kText = "The quick brown fox, in 1984,";  // shorter under the (slow) sanitizers
+#else
 const char* kText = "The quick brown fox jumps over the lazy dog. Once upon a time, in 1984,";
+#endif
 
 struct Diff { double max_abs = 0; int argmax_mismatch = 0; };
 Diff compare_to_reference(const Model& m, const std::vector<int32_t>& ids) {
@@ -40,7 +44,7 @@ TEST_P(RealModel, MatchesFloat64Reference) {
   SLIMLM_REQUIRE_FILE(model_path(GetParam()));
   auto m = load_model(model_path(GetParam()));
   auto ids = m->tok->encode(kText, true, false);
-  ASSERT_GE(ids.size(), 10u);
+  ASSERT_GE(ids.size(), 6u);
   Diff d = compare_to_reference(*m, ids);
   RecordProperty("max_abs_logit_diff", std::to_string(d.max_abs));
   EXPECT_LT(d.max_abs, 2e-3) << "f32 runtime vs float64 reference";
