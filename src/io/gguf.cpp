@@ -177,7 +177,8 @@ std::unique_ptr<File> File::open(const std::string& path) {
   }
   if (const Value* a = f->find("general.alignment")) {
     int64_t al = a->is_int() ? a->as_int() : 0;
-    if (al <= 0 || (al & (al - 1)) != 0 || al > 65536) fail(path, ": invalid general.alignment ", a->to_string());
+    // The spec requires a multiple of 8; smaller ones would leave f32 data misaligned.
+    if (al < 8 || (al & (al - 1)) != 0 || al > 65536) fail(path, ": invalid general.alignment ", a->to_string());
     f->alignment_ = uint32_t(al);
   }
   for (uint64_t k = 0; k < n_tensors; ++k) {
@@ -282,7 +283,7 @@ void Writer::write(const std::string& path, uint32_t version) const {
   for (const auto& kv : kv_)
     if (kv.first == "general.alignment") {  // same rule as the reader; 0 would divide by zero
       const int64_t a = kv.second.is_int() ? kv.second.as_int() : 0;
-      if (a <= 0 || (a & (a - 1)) != 0 || a > 65536) fail(path, ": invalid general.alignment ", kv.second.to_string());
+      if (a < 8 || (a & (a - 1)) != 0 || a > 65536) fail(path, ": invalid general.alignment ", kv.second.to_string());
       align = uint32_t(a);
     }
   AtomicFile f(path);
