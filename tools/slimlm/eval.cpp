@@ -71,9 +71,9 @@ void run_eval(const EvalOptions& o) {
               r.ppl, r.ppl_err, (long long)r.n_scored, (long long)r.n_chunks, (long long)r.ctx, (long long)r.n_tokens);
   if (r.has_ref)
     std::printf("reference perplexity %.4f; KL divergence mean %.6f +/- %.6f (max %.4f); top-1 agreement %.2f%%; "
-                "largest logit difference %.4f at token %lld\n",
+                "largest logit difference %.4f%s\n",
                 r.ref_ppl, r.kld_mean, r.kld_err, r.kld_max, 100 * r.top1_agree, r.max_abs_logit_diff,
-                (long long)r.max_diff_pos);
+                r.max_diff_pos >= 0 ? cat(" at token ", r.max_diff_pos).c_str() : " (identical logits)");
 }
 }  // namespace
 

@@ -101,6 +101,7 @@ void generate(const GenOptions& o) {
   }
   for (int32_t id : ids)
     if (id < 0 || id >= m->hp.n_vocab) fail("prompt token id ", id, " is outside the vocabulary (", m->hp.n_vocab, ")");
+  if (int64_t(ids.size()) >= ctx) fail("the prompt has ", ids.size(), " tokens; the context holds ", ctx, " (raise --ctx)");
   history = ids;
   run(s, smp, history, ids, o);
 }
