@@ -105,7 +105,11 @@ void check_against_oracle(const Param& p) {
               p.model, p.make_f32 ? " (as f32)" : "", n, ppl, oppl, 100 * (ppl / oppl - 1), 100 * agreement, sum_diff / double(n * recs[0].top.size()),
               max_diff, (long long)max_diff_pos);
   EXPECT_NEAR(ppl / oppl, 1.0, p.ppl_tol);
+#ifdef SLIMLM_SANITIZE
+  EXPECT_GE(agreement, p.min_agree - 0.05);  // one window (255 positions): a coarser estimate
+#else
   EXPECT_GE(agreement, p.min_agree);
+#endif
 }
 }  // namespace
 
