@@ -37,6 +37,11 @@ struct Loader {
         t.data = e->data;
         t.nbytes = e->nbytes;
         t.keep = f;
+        if (reinterpret_cast<uintptr_t>(t.data) % 4 != 0) {  // safetensors does not align data
+          auto buf = std::make_shared<std::vector<uint8_t>>(t.data, t.data + t.nbytes);
+          t.data = buf->data();
+          t.keep = buf;
+        }
         return t;
       }
     if (required) fail("Hugging Face model: missing tensor '", name, "'");
