@@ -187,10 +187,7 @@ std::string BpeTokenizer::make_piece(int32_t id) const {
     }
     return r;
   }
-  if ((a & kByte) && t.size() == 6 && t.compare(0, 3, "<0x") == 0) {
-    return std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
-  }
-  return "";
+  return (a & kByte) ? byte_token_piece(t) : "";
 }
 
 }  // namespace

@@ -97,6 +97,12 @@ class VocabTokenizer : public Tokenizer {
   std::vector<std::string> pieces_;
 };
 
+// The byte a byte-fallback token such as "<0x0A>" stands for, or "" if `t` is not one.
+inline std::string byte_token_piece(const std::string& t) {
+  if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return "";
+  return std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
+}
+
 std::unique_ptr<Tokenizer> make_bpe(VocabData d);  // "gpt2", "gemma4", "hf-bpe"
 std::unique_ptr<Tokenizer> make_spm(VocabData d);  // "llama"
 
