@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 #include "core/dtype_blocks.h"
+#include "core/dtype_custom.h"
 #include "core/error.h"
 #include <cmath>
 #include <cstring>
@@ -90,7 +91,18 @@ DType type_from_name(const std::string& name) {
   fail("unknown tensor type '", name, "' (known: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K..q6_K)");
 }
 
+std::string type_name(DType t) {
+  if (is_custom(t)) return custom_name(custom_layout(t));
+  return traits(t).name;
+}
+
+void row_to_f32(DType t, const void* src, float* dst, int64_t n) {
+  if (is_custom(t)) return custom_row_to_f32(custom_layout(t), static_cast<const uint8_t*>(src), dst, n);
+  traits(t).to_f32(src, dst, n);
+}
+
 size_t row_bytes(DType t, int64_t n) {
+  if (is_custom(t)) return custom_row_bytes(custom_layout(t), n);
   const TypeTraits& tt = traits(t);
   if (n < 0 || n % tt.block != 0)
     fail("row of ", n, " elements is not a multiple of ", tt.name, "'s block size ", tt.block);

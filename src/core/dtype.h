@@ -32,6 +32,9 @@ const TypeTraits& traits(DType t);
 DType type_from_name(const std::string& name);  // throws Error for unknown names
 // Bytes needed for n elements (n must be a multiple of the block size; throws otherwise).
 size_t row_bytes(DType t, int64_t n);
+// Name and row dequantization for every type, ggml's and slimlm's own (core/dtype_custom.h).
+std::string type_name(DType t);
+void row_to_f32(DType t, const void* src, float* dst, int64_t n);
 
 // Scalar helpers used by the block formats and kernels.
 float f16_to_f32(uint16_t h);

@@ -31,7 +31,7 @@ BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps) {
   if (n_prompt <= 0 || n_gen <= 0 || reps <= 0) fail("bench: sizes and repetitions must be positive");
   BenchResult r;
   r.model = m.path;
-  r.type = traits(m.blocks.empty() ? m.tok_embd.type : m.blocks[0].wq.type).name;
+  r.type = type_name(m.blocks.empty() ? m.tok_embd.type : m.blocks[0].wq.type);
   r.threads = omp_get_max_threads();
   r.n_prompt = n_prompt;
   r.n_gen = n_gen;

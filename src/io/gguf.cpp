@@ -1,4 +1,5 @@
 #include "io/gguf.h"
+#include "core/dtype_custom.h"
 #include "core/error.h"
 #include <cstring>
 #include <limits>
@@ -196,9 +197,9 @@ std::unique_ptr<File> File::open(const std::string& path) {
     }
     uint32_t ty = r.get<uint32_t>("tensor type");
     const TypeTraits* tt = find_type(ty);
-    if (!tt) fail(path, ": tensor '", t.name, "' has unsupported type id ", ty);
-    t.type = tt->type;
-    if (t.ne[0] % tt->block != 0)
+    if (!tt && !valid_custom_id(ty)) fail(path, ": tensor '", t.name, "' has unsupported type id ", ty);
+    t.type = DType(ty);
+    if (tt && t.ne[0] % tt->block != 0)
       fail(path, ": tensor '", t.name, "' row length ", t.ne[0], " is not a multiple of ", tt->name, " block ", tt->block);
     t.nbytes = row_bytes(t.type, t.ne[0]) * size_t(total / t.ne[0]);
     t.offset = r.get<uint64_t>("tensor offset");

@@ -17,7 +17,7 @@ const char* dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
-    default: fail("safetensors can only hold f32, f16 and bf16 tensors, not ", traits(t).name);
+    default: fail("safetensors can only hold f32, f16 and bf16 tensors, not ", type_name(t));
   }
 }
 }  // namespace

@@ -65,7 +65,6 @@ float dot(const float* a, const float* b, int64_t n) {
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   const int64_t rows = w.rows(), k = w.cols();
-  const TypeTraits& tt = traits(w.type);
   const size_t rb = row_bytes(w.type, k);
   const bool direct = w.type == DType::F32;
   const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
@@ -82,7 +81,7 @@ void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* 
         if (direct) {
           wp[r] = reinterpret_cast<const float*>(src);
         } else {
-          tt.to_f32(src, buf.data() + r * k, k);
+          row_to_f32(w.type, src, buf.data() + r * k, k);
           wp[r] = buf.data() + r * k;
         }
       }

@@ -46,7 +46,7 @@ void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, double*
   const int64_t k = w.cols();
   std::vector<float> row(static_cast<size_t>(k));
   for (int64_t r = 0; r < w.rows(); ++r) {
-    traits(w.type).to_f32(w.row(r), row.data(), k);
+    row_to_f32(w.type, w.row(r), row.data(), k);
     for (int64_t t = 0; t < n_tok; ++t) {
       double s = 0;
       for (int64_t i = 0; i < k; ++i) s += double(row[size_t(i)]) * x[t * ldx + i];

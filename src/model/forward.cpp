@@ -30,12 +30,11 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t logits_from, std
   if (pos_ + n > n_ctx_) fail("context overflow: ", pos_ + n, " tokens > context size ", n_ctx_);
   if (logits_from < 0 || logits_from > n) fail("bad logits range");
   grow(x_, size_t(n * E));
-  const TypeTraits& et = traits(m_.tok_embd.type);
   const float emb_scale = hp.embed_scale ? std::sqrt(float(E)) : 1.0f;
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= hp.n_vocab) fail("token id ", tokens[t], " is outside the vocabulary (", hp.n_vocab, ")");
     float* x = x_.data() + t * E;
-    et.to_f32(m_.tok_embd.row(tokens[t]), x, E);
+    row_to_f32(m_.tok_embd.type, m_.tok_embd.row(tokens[t]), x, E);
     if (hp.embed_scale) for (int64_t i = 0; i < E; ++i) x[i] *= emb_scale;
   }
   for (int64_t l = 0; l < hp.n_layer; ++l) block(l, n);

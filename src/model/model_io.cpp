@@ -1,3 +1,4 @@
+#include "core/dtype_custom.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
@@ -11,9 +12,8 @@ namespace slimlm {
 
 std::vector<float> Tensor::to_f32() const {
   std::vector<float> out(static_cast<size_t>(nelements()));
-  const TypeTraits& tt = traits(type);
   const size_t rb = row_bytes(type, cols());
-  for (int64_t r = 0; r < rows(); ++r) tt.to_f32(data + size_t(r) * rb, out.data() + size_t(r * cols()), cols());
+  for (int64_t r = 0; r < rows(); ++r) row_to_f32(type, data + size_t(r) * rb, out.data() + size_t(r * cols()), cols());
   return out;
 }
 
@@ -22,6 +22,7 @@ Tensor Tensor::from_f32(std::string name, std::vector<int64_t> ne, const float* 
   t.name = std::move(name);
   t.type = type;
   t.ne = std::move(ne);
+  if (is_custom(type)) fail("tensor '", t.name, "': ", type_name(type), " weights are made by `slimlm quantize`, not by rounding");
   const TypeTraits& tt = traits(type);
   if (!tt.from_f32) fail("cannot write tensors of type ", tt.name);
   const size_t rb = row_bytes(type, t.cols());

@@ -1,0 +1,51 @@
+// slimlm's own weight formats (not ggml's): group-wise uniform intN with f16 scales and
+// integer zero points, per-row codebooks (LUT), and scaled fixed grids (NF). The 32-bit type
+// id encodes the whole layout, so a GGUF tensor with such an id is self-describing (slimlm only).
+#pragma once
+#include "core/dtype.h"
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slimlm {
+
+enum class CustomKind : uint32_t {
+  Uniform = 1,   // per group: f16 scale, u8 zero (asym only); x = scale * (q - zero)
+  Codebook = 2,  // per row: 2^bits f16 centroids; x = lut[q]   (SqueezeLLM-style, k-means)
+  Grid = 3,      // per group: f16 absmax scale; x = scale * nf_grid(bits)[q]   (NF4-style)
+};
+
+// Row layout (n = row length, ng = ceil(n / group), the last group may be shorter):
+//   Uniform:  ng x f16 scale | ng x u8 zero (asym only) | codes
+//   Codebook: 2^bits x f16 centroids | codes
+//   Grid:     ng x f16 scale | codes
+// codes: n codes of `bits` bits as a little-endian bit stream, padded to a whole byte.
+struct CustomLayout {
+  CustomKind kind = CustomKind::Uniform;
+  int bits = 4;         // 2..8
+  bool sym = false;     // Uniform only: zero fixed at 2^(bits-1), no zeros stored
+  int64_t group = 128;  // elements per group along a row (Uniform, Grid); 1..2^20
+
+  bool operator==(const CustomLayout&) const = default;
+};
+
+constexpr uint32_t kCustomTypeBit = 0x80000000u;
+inline bool is_custom(DType t) { return (uint32_t(t) & kCustomTypeBit) != 0; }
+// Throws Error when the layout is out of range (bits 2..8, group 1..2^20).
+DType custom_type(const CustomLayout& l);
+CustomLayout custom_layout(DType t);        // throws Error for ids that decode to nothing valid
+bool valid_custom_id(uint32_t id);
+std::string custom_name(const CustomLayout& l);  // e.g. "u4g128", "s3g64", "lut4", "nf4g64"
+
+size_t custom_row_bytes(const CustomLayout& l, int64_t n);
+void custom_row_to_f32(const CustomLayout& l, const uint8_t* src, float* dst, int64_t n);
+
+// Bit-stream packing of n codes (each < 2^bits) into ceil(n*bits/8) bytes, and back.
+void pack_codes(const uint8_t* codes, int64_t n, int bits, uint8_t* dst);
+void unpack_codes(const uint8_t* src, int64_t n, int bits, uint8_t* codes);
+
+// The normal-float grid of QLoRA generalised to `bits`: 2^bits values in [-1, 1], sorted,
+// with an exact 0, built from quantiles of N(0,1) (for bits = 4 this is QLoRA's NF4 table).
+const std::vector<float>& nf_grid(int bits);
+
+}  // namespace slimlm
