@@ -8,6 +8,18 @@ namespace slimlm {
 
 namespace k = kernels;
 
+void embed_tokens(const Model& m, const int32_t* tokens, int64_t n, float* x) {
+  const HParams& hp = m.hp;
+  const int64_t E = hp.n_embd;
+  const float emb_scale = hp.embed_scale ? std::sqrt(float(E)) : 1.0f;
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= hp.n_vocab) fail("token id ", tokens[t], " is outside the vocabulary (", hp.n_vocab, ")");
+    float* xt = x + t * E;
+    row_to_f32(m.tok_embd.type, m.tok_embd.row(tokens[t]), xt, E);
+    if (hp.embed_scale) for (int64_t i = 0; i < E; ++i) xt[i] *= emb_scale;
+  }
+}
+
 Session::Session(const Model& m, int64_t n_ctx) : m_(m), n_ctx_(n_ctx) {
   if (n_ctx <= 0 || n_ctx > (1 << 20)) fail("context size ", n_ctx, " is out of range");
   const HParams& hp = m.hp;
@@ -30,13 +42,7 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t logits_from, std
   if (pos_ + n > n_ctx_) fail("context overflow: ", pos_ + n, " tokens > context size ", n_ctx_);
   if (logits_from < 0 || logits_from > n) fail("bad logits range");
   grow(x_, size_t(n * E));
-  const float emb_scale = hp.embed_scale ? std::sqrt(float(E)) : 1.0f;
-  for (int64_t t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= hp.n_vocab) fail("token id ", tokens[t], " is outside the vocabulary (", hp.n_vocab, ")");
-    float* x = x_.data() + t * E;
-    row_to_f32(m_.tok_embd.type, m_.tok_embd.row(tokens[t]), x, E);
-    if (hp.embed_scale) for (int64_t i = 0; i < E; ++i) x[i] *= emb_scale;
-  }
+  embed_tokens(m_, tokens, n, x_.data());
   for (int64_t l = 0; l < hp.n_layer; ++l) block(l, n);
   const int64_t nl = n - logits_from;
   grow(xn_, size_t(n * E));
@@ -46,6 +52,17 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t logits_from, std
   logits.resize(size_t(nl * hp.n_vocab));
   if (nl > 0) k::matmul(m_.output, xn_.data(), E, nl, logits.data(), hp.n_vocab);
   pos_ += n;
+}
+
+void Session::run_block(int64_t l, float* x, int64_t n) {
+  if (l < 0 || l >= m_.hp.n_layer) fail("no block ", l);
+  if (n <= 0 || n > n_ctx_) fail("run_block: ", n, " tokens do not fit the context of ", n_ctx_);
+  const int64_t E = m_.hp.n_embd;
+  grow(x_, size_t(n * E));
+  std::copy(x, x + n * E, x_.data());
+  pos_ = 0;
+  block(l, n);
+  std::copy(x_.data(), x_.data() + n * E, x);
 }
 
 void Session::block(int64_t l, int64_t n) {
@@ -63,6 +80,7 @@ void Session::block(int64_t l, int64_t n) {
 
   // attention
   for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.attn_norm), E, hp.norm_eps, xn + t * E);
+  if (obs_) obs_(l, LinearSite::AttnIn, xn, n, E);
   k::matmul(b.wq, xn, E, n, q_.data(), Q);
   k::matmul(b.wk, xn, E, n, kn_.data(), KV);
   k::matmul(b.wv, xn, E, n, vn_.data(), KV);
@@ -108,6 +126,7 @@ void Session::block(int64_t l, int64_t n) {
       }
     }
   }
+  if (obs_) obs_(l, LinearSite::AttnOut, att_.data(), n, Q);
   k::matmul(b.wo, att_.data(), Q, n, o_.data(), E);
   for (int64_t t = 0; t < n; ++t) {
     float* o = o_.data() + t * E;
@@ -117,6 +136,7 @@ void Session::block(int64_t l, int64_t n) {
 
   // feed-forward: down(act(gate(x)) * up(x))
   for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.ffn_norm), E, hp.norm_eps, xn + t * E);
+  if (obs_) obs_(l, LinearSite::FfnIn, xn, n, E);
   k::matmul(b.w_gate, xn, E, n, g_.data(), F);
   k::matmul(b.w_up, xn, E, n, u_.data(), F);
   float *g = g_.data(), *u = u_.data();
@@ -124,6 +144,7 @@ void Session::block(int64_t l, int64_t n) {
     for (int64_t i = 0; i < n * F; ++i) g[i] = k::silu(g[i]) * u[i];
   else
     for (int64_t i = 0; i < n * F; ++i) g[i] = k::gelu_tanh(g[i]) * u[i];
+  if (obs_) obs_(l, LinearSite::FfnDown, g, n, F);
   k::matmul(b.w_down, g, F, n, o_.data(), E);
   for (int64_t t = 0; t < n; ++t) {
     float* o = o_.data() + t * E;

@@ -4,9 +4,19 @@
 #pragma once
 #include "model/model.h"
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace slimlm {
+
+// Where a block's linear layers read their input (q/k/v share one, gate/up share one); the
+// layer-wise calibration pipeline observes these to collect statistics.
+enum class LinearSite { AttnIn = 0, AttnOut = 1, FfnIn = 2, FfnDown = 3 };
+constexpr int kLinearSites = 4;
+using LinearObserver = std::function<void(int64_t layer, LinearSite site, const float* x, int64_t n, int64_t ld)>;
+
+// Token embeddings (scaled for families that scale them) into x (n x n_embd).
+void embed_tokens(const Model& m, const int32_t* tokens, int64_t n, float* x);
 
 class Session {
  public:
@@ -20,11 +30,16 @@ class Session {
   // Drops cached positions >= pos (e.g. to re-run a rejected draft).
   void truncate(int64_t pos);
   const Model& model() const { return m_; }
+  // Runs block `l` alone on the residual stream x (n x n_embd, updated in place) at positions
+  // 0..n-1; for layer-wise calibration. Calls the observer (if set) at every linear input.
+  void run_block(int64_t l, float* x, int64_t n);
+  void set_observer(LinearObserver f) { obs_ = std::move(f); }
   size_t kv_bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
  private:
   void block(int64_t l, int64_t n);
   const Model& m_;
+  LinearObserver obs_;
   int64_t n_ctx_, pos_ = 0;
   std::vector<float> k_, v_;                        // [layer][pos][n_head_kv * head_dim]
   std::vector<float> x_, xn_, q_, kn_, vn_, att_, o_, g_, u_;  // scratch, grown on demand

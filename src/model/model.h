@@ -11,7 +11,7 @@
 
 namespace slimlm {
 
-namespace gguf { class File; }
+namespace gguf { class File; struct Value; }
 
 // A weight tensor in ggml order: ne[0] = row length (cols), ne[1] = rows. Data is either a view
 // into a mapped file (kept alive by `keep`) or owned bytes.
@@ -76,5 +76,11 @@ std::unique_ptr<Model> load_hf(const std::string& dir);
 // Writes `m` as GGUF with every matrix weight converted to `type` (norms stay f32);
 // keeps the source's tokenizer metadata when there is one.
 void save_gguf(const Model& m, const std::string& path, DType type);
+// Writes `m` with every tensor in its current storage type (e.g. after quantization), plus
+// extra metadata keys (e.g. slimlm.quant.*).
+void save_gguf_as_is(const Model& m, const std::string& path,
+                     const std::vector<std::pair<std::string, gguf::Value>>& extra);
+void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
+                    const std::vector<std::pair<std::string, gguf::Value>>& extra);
 
 }  // namespace slimlm

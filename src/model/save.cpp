@@ -1,3 +1,4 @@
+#include "core/dtype_custom.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/model.h"
@@ -15,7 +16,7 @@ Tensor convert(const Tensor& t, DType type) {
   return Tensor::from_f32(t.name, t.ne, f.data(), dst);
 }
 
-uint32_t file_type(DType t) {  // llama_ftype values
+uint32_t file_type(DType t) {  // 0 also for types without an ftype of their own  // llama_ftype values
   switch (t) {
     case DType::F32: return 0; case DType::F16: return 1; case DType::Q4_0: return 2; case DType::Q4_1: return 3;
     case DType::Q8_0: return 7; case DType::Q5_0: return 8; case DType::Q5_1: return 9; case DType::BF16: return 32;
@@ -24,7 +25,14 @@ uint32_t file_type(DType t) {  // llama_ftype values
 }
 }  // namespace
 
-void save_gguf(const Model& m, const std::string& path, DType type) {
+void save_gguf(const Model& m, const std::string& path, DType type) { save_gguf_impl(m, path, &type, {}); }
+
+void save_gguf_as_is(const Model& m, const std::string& path, const std::vector<std::pair<std::string, gguf::Value>>& extra) {
+  save_gguf_impl(m, path, nullptr, extra);
+}
+
+void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
+                    const std::vector<std::pair<std::string, gguf::Value>>& extra) {
   const HParams& hp = m.hp;
   gguf::Writer w = m.gguf ? gguf::writer_from(*m.gguf) : gguf::Writer();
   const std::string a = hp.arch + ".";
@@ -42,14 +50,24 @@ void save_gguf(const Model& m, const std::string& path, DType type) {
     w.set(a + "attention.key_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
     w.set(a + "attention.value_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
   }
-  w.set("general.file_type", gguf::Value::of_u32(file_type(type)));
+  if (type) {
+    w.set("general.file_type", gguf::Value::of_u32(file_type(*type)));
+  } else {  // tensors keep their types; the file type names the block matrices' common type
+    const DType t0 = m.blocks.empty() ? m.tok_embd.type : m.blocks[0].wq.type;
+    bool same = true;
+    for (const Block& b : m.blocks)
+      for (const Tensor* t : {&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down}) same &= t->type == t0;
+    if (same && !is_custom(t0) && file_type(t0) != 0) w.set("general.file_type", gguf::Value::of_u32(file_type(t0)));
+    else w.remove("general.file_type");
+  }
+  for (const auto& [k, v] : extra) w.set(k, v);
   w.set("general.quantization_version", gguf::Value::of_u32(2));
 
   std::vector<Tensor> keep;  // converted tensors must outlive write()
   keep.reserve(4 + m.blocks.size() * 16);
   auto add = [&](const Tensor& t, const std::string& name) {
     if (t.empty()) return;
-    keep.push_back(convert(t, type));
+    keep.push_back(type ? convert(t, *type) : t);
     const Tensor& c = keep.back();
     w.add_tensor(name, c.type, c.ne, c.data, c.nbytes);
   };

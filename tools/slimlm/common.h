@@ -10,6 +10,7 @@ void add_generate(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_quantize(CLI::App& app);
 
 // Adds --threads N (default: all cores) and applies it before the verb runs.
 void add_threads(CLI::App* sub, int* threads);

@@ -1,0 +1,142 @@
+#include "pipeline/layerwise.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/text.h"
+#include <Eigen/Dense>
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <random>
+
+namespace slimlm::pipeline {
+
+std::vector<std::vector<int32_t>> load_calibration(const Model& m, const CalibOptions& o) {
+  if (!m.tok) fail("calibration text needs a tokenizer; this model (", m.format, ") has none");
+  if (o.samples <= 0 || o.len < 2) fail("calibration needs at least one sample of at least 2 tokens");
+  const std::string text = read_text_file(o.file);
+  const std::vector<int32_t> ids = m.tok->encode(text, false, false);
+  const int64_t need = o.samples * o.len;
+  if (int64_t(ids.size()) < o.len)
+    fail(o.file, ": calibration text has ", ids.size(), " tokens, fewer than one sample of ", o.len);
+  if (int64_t(ids.size()) < need / 4)
+    fail(o.file, ": calibration text has ", ids.size(), " tokens; ", o.samples, " samples of ", o.len,
+         " need at least ", need / 4, " (use fewer --calib-samples or a longer file)");
+  // Non-overlapping slots when the text is long enough, visited in a seeded random order.
+  const int64_t slots = int64_t(ids.size()) / o.len;
+  std::vector<int64_t> order(static_cast<size_t>(slots));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::vector<int32_t>> out;
+  for (int64_t s = 0; s < o.samples; ++s) {
+    const int64_t start = order[size_t(s % slots)] * o.len;
+    std::vector<int32_t> seq(ids.begin() + start, ids.begin() + start + o.len);
+    if (m.tok->add_bos()) seq[0] = m.tok->bos();
+    out.push_back(std::move(seq));
+  }
+  return out;
+}
+
+std::vector<Tensor*> site_weights(Block& b, LinearSite s) {
+  switch (s) {
+    case LinearSite::AttnIn: return {&b.wq, &b.wk, &b.wv};
+    case LinearSite::AttnOut: return {&b.wo};
+    case LinearSite::FfnIn: return {&b.w_gate, &b.w_up};
+    case LinearSite::FfnDown: return {&b.w_down};
+  }
+  return {};
+}
+
+namespace {
+void init_stats(SiteStats& st, int64_t k, const Wants& w) {
+  st = SiteStats{};
+  st.k = k;
+  st.sum_sq.assign(size_t(k), 0.0);
+  st.sum_abs.assign(size_t(k), 0.0);
+  st.absmax.assign(size_t(k), 0.f);
+  if (w.hessian) st.xtx.assign(size_t(k * k), 0.0);
+  if (w.sample_tokens > 0) st.sample.reserve(size_t(w.sample_tokens * k));
+}
+
+// Adds n rows of x (stride ld) to the stats; `stride` keeps every stride-th token as a sample.
+void accumulate(SiteStats& st, const float* x, int64_t n, int64_t ld, const Wants& w, int64_t stride) {
+  const int64_t k = st.k;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* r = x + t * ld;
+    for (int64_t j = 0; j < k; ++j) {
+      const double v = r[j];
+      st.sum_sq[size_t(j)] += v * v;
+      st.sum_abs[size_t(j)] += std::fabs(v);
+      st.absmax[size_t(j)] = std::max(st.absmax[size_t(j)], std::fabs(r[j]));
+    }
+    if (w.sample_tokens > 0 && st.n_sample < w.sample_tokens && (st.count + t) % stride == 0) {
+      st.sample.insert(st.sample.end(), r, r + k);
+      ++st.n_sample;
+    }
+  }
+  if (w.hessian) {  // XᵀX of this batch in float (Eigen GEMM), accumulated in double
+    using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    Eigen::Map<const MatF, 0, Eigen::OuterStride<>> X(x, n, k, Eigen::OuterStride<>(ld));
+    MatF h = MatF::Zero(k, k);
+    h.selfadjointView<Eigen::Upper>().rankUpdate(X.transpose());
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = i; j < k; ++j) st.xtx[size_t(i * k + j)] += double(h(i, j));
+  }
+  st.count += n;
+}
+
+void mirror(SiteStats& st) {
+  if (st.xtx.empty()) return;
+  for (int64_t i = 0; i < st.k; ++i)
+    for (int64_t j = 0; j < i; ++j) st.xtx[size_t(i * st.k + j)] = st.xtx[size_t(j * st.k + i)];
+}
+}  // namespace
+
+RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, const Wants& wants,
+                      const CompressFn& compress, bool progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const HParams& hp = m.hp;
+  const int64_t E = hp.n_embd;
+  int64_t len = 0, total = 0;
+  for (const auto& s : calib) { len = std::max<int64_t>(len, int64_t(s.size())); total += int64_t(s.size()); }
+  // Activations of every calibration sequence: the residual stream entering the current block.
+  std::vector<std::vector<float>> xs;
+  if (wants.stats) {
+    if (calib.empty()) fail("calibration needs at least one sequence");
+    for (const auto& s : calib) {
+      xs.emplace_back(s.size() * size_t(E));
+      embed_tokens(m, s.data(), int64_t(s.size()), xs.back().data());
+    }
+  }
+  Session sess(m, std::max<int64_t>(len, 1));
+  Progress bar("compress", hp.n_layer, progress);
+  std::vector<float> tmp;
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    BlockStats stats;
+    if (wants.stats) {
+      const int64_t site_k[kLinearSites] = {E, hp.n_head * hp.head_dim, E, hp.n_ff};
+      const int64_t stride = wants.sample_tokens > 0 ? std::max<int64_t>(1, total / wants.sample_tokens) : 1;
+      for (int s = 0; s < kLinearSites; ++s) init_stats(stats[size_t(s)], site_k[s], wants);
+      sess.set_observer([&](int64_t layer, LinearSite site, const float* x, int64_t n, int64_t ld) {
+        if (layer == l) accumulate(stats[size_t(site)], x, n, ld, wants, stride);
+      });
+      for (auto& x : xs) {
+        tmp = x;
+        sess.run_block(l, tmp.data(), int64_t(x.size()) / E);
+      }
+      sess.set_observer(nullptr);
+      for (auto& st : stats) mirror(st);
+    }
+    compress(m, l, stats);
+    if (wants.stats)
+      for (auto& x : xs) sess.run_block(l, x.data(), int64_t(x.size()) / E);
+    bar.update(l + 1, cat("block ", l + 1, "/", hp.n_layer));
+  }
+  bar.finish();
+  RunInfo info;
+  info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  info.tokens = wants.stats ? total : 0;
+  return info;
+}
+
+}  // namespace slimlm::pipeline

@@ -1,0 +1,56 @@
+// The layer-wise calibration pipeline shared by quantization and pruning (GPTQ/SparseGPT
+// style): calibration text runs through the model block by block; each block sees the outputs
+// of the already-compressed blocks before it, and its linear inputs are summarised as stats.
+#pragma once
+#include "model/forward.h"
+#include "model/model.h"
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace slimlm::pipeline {
+
+struct CalibOptions {
+  std::string file;          // text file; default ../shared/data/brown/brown.txt is chosen by the CLI
+  int64_t samples = 64;      // sequences
+  int64_t len = 256;         // tokens per sequence
+  uint64_t seed = 1;         // picks the sequences' start offsets
+};
+// Tokenizes the file and cuts `samples` sequences of `len` tokens at seeded random offsets
+// (non-overlapping when the text is long enough). Throws Error when the text is too short.
+std::vector<std::vector<int32_t>> load_calibration(const Model& m, const CalibOptions& o);
+
+// Statistics of one linear-input site over all calibration tokens.
+struct SiteStats {
+  int64_t k = 0;                  // input width
+  int64_t count = 0;              // tokens seen
+  std::vector<double> xtx;        // k x k, sum of x xᵀ (only when wanted)
+  std::vector<double> sum_sq;     // per channel: sum of x²
+  std::vector<double> sum_abs;    // per channel: sum of |x|
+  std::vector<float> absmax;      // per channel: max |x|
+  std::vector<float> sample;      // up to Wants::sample_tokens input rows (k floats each), evenly spaced
+  int64_t n_sample = 0;
+  double mean_abs(int64_t j) const { return count ? sum_abs[size_t(j)] / double(count) : 0.0; }
+};
+using BlockStats = std::array<SiteStats, kLinearSites>;
+
+struct Wants {
+  bool stats = true;              // false: no calibration pass (RTN)
+  bool hessian = false;           // accumulate XᵀX
+  int64_t sample_tokens = 0;      // keep this many input rows per site
+};
+
+// For each block l in order: (1) if wants.stats, runs block l as it is on the current
+// activations and collects BlockStats; (2) calls compress(m, l, stats), which replaces the
+// block's weights; (3) runs the compressed block to make the next block's input.
+using CompressFn = std::function<void(Model& m, int64_t layer, BlockStats& stats)>;
+struct RunInfo { double seconds = 0; int64_t tokens = 0; };
+RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, const Wants& wants,
+                      const CompressFn& compress, bool progress = true);
+
+// The weights of block `l` that read each site (q/k/v read AttnIn, o AttnOut, gate/up FfnIn, down FfnDown).
+std::vector<Tensor*> site_weights(Block& b, LinearSite s);
+
+}  // namespace slimlm::pipeline

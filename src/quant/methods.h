@@ -1,0 +1,57 @@
+// Post-training weight quantization methods over the layer-wise pipeline: RTN (baseline),
+// GPTQ (quant/gptq.cpp) and AWQ (quant/awq.cpp). Each turns f32 weights plus calibration
+// statistics into codes and group fits of a Codec, and a Tensor stored in the codec's format.
+#pragma once
+#include "model/model.h"
+#include "pipeline/layerwise.h"
+#include "quant/codec.h"
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace slimlm::quant {
+
+// A quantized matrix: per-row codes/fits (RowQuant.deq is the dequantized row).
+struct QMatrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<RowQuant> r;
+  std::vector<float> deq() const;  // rows x cols
+};
+// Stores a quantized matrix as an owned Tensor in the codec's format (name/shape of `like`).
+Tensor to_tensor(const QMatrix& q, const Codec& c, const Tensor& like);
+// Borrowed f32 view of a rows x cols buffer (for kernels::matmul).
+Tensor f32_view(const float* data, int64_t rows, int64_t cols);
+
+// RTN: every group fitted by min-max (times clip[r * n_groups + g] when given) and rounded.
+QMatrix rtn(const float* w, int64_t rows, int64_t cols, const Codec& c, const std::vector<float>* clip = nullptr);
+
+// GPTQ (Frantar et al. 2022), lazy-batch Cholesky form.
+struct GptqOptions {
+  double damp = 0.01;        // λ = damp · mean(diag H)
+  bool act_order = false;    // columns in order of decreasing H_jj; group fits then come from the
+                             // original weights ("static groups"), so groups stay contiguous
+  int64_t block = 128;       // lazy-batch width (rounded to a multiple of the group size)
+};
+struct GptqReport { double err = 0; int64_t dead = 0; };
+QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Codec& c,
+             const GptqOptions& o, GptqReport* rep = nullptr);
+
+// AWQ (Lin et al. 2024): per-input-channel scales s = mean|x|^α (α by grid search on the
+// block's calibration sample) folded into the preceding norm / linear, then a per-group clip
+// search; the block's weights are returned as f32 (scaled) for the final rounding step.
+struct AwqOptions {
+  int grid = 20;             // α ∈ {0, 1/grid, ..., (grid-1)/grid}
+  bool clip = true;          // search per-group clip ratios (not for q/k, as in the paper)
+  int clip_grid = 10;        // ratios 1, 1 - 0.5/clip_grid, ..., 0.5 + 0.5/clip_grid
+  int64_t clip_tokens = 128; // calibration rows used by the clip search
+};
+struct AwqBlock {
+  // f32 weights after scaling, by site and position in pipeline::site_weights order
+  std::vector<std::vector<float>> w[kLinearSites];
+  std::vector<std::vector<float>> clip[kLinearSites];   // per weight: rows x n_groups clip ratios (empty: 1)
+  double alpha[kLinearSites] = {-1, -1, -1, -1};         // chosen α (-1: site not scaled)
+  std::vector<float> scale[kLinearSites];                // s per input channel (empty: not scaled)
+};
+AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const Codec& c, const AwqOptions& o);
+
+}  // namespace slimlm::quant
