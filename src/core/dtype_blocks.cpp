@@ -103,17 +103,6 @@ struct Legacy {
 // holds elements l, l+32, l+64, l+96 at shifts 0, 2, 4, 6.
 int code2(const uint8_t* qs, int e) { return (qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3; }
 
-// Q4_K/Q5_K: eight 6-bit (scale, min) pairs packed in 12 bytes (ggml's get_scale_min_k4).
-void scale_min_k4(int j, const uint8_t* s, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xF) | (s[j - 4] >> 6) << 4;
-    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-  }
-}
-
 // Q4_K (kHigh false) and Q5_K: d, dmin (f16), scales[12], [qh[32]], qs[128]. In each 64-element
 // group g, byte l of its 32 qs bytes holds element l (low nibble) and l+32 (high nibble); the
 // fifth bit of sub-block 2g+h is bit 2g+h of qh[l].
@@ -140,6 +129,17 @@ void q45_k_to_f32(const void* src, float* y, int64_t n) {
 }
 
 }  // namespace
+
+// Q4_K/Q5_K: eight 6-bit (scale, min) pairs packed in 12 bytes (ggml's get_scale_min_k4).
+void scale_min_k4(int j, const uint8_t* s, int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0xF) | (s[j - 4] >> 6) << 4;
+    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+  }
+}
 
 // ---- f32, f16, bf16
 void f32_to_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * 4); }

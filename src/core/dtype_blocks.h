@@ -25,4 +25,6 @@ void q4_k_to_f32(const void* src, float* dst, int64_t n);
 void q5_k_to_f32(const void* src, float* dst, int64_t n);
 void q6_k_to_f32(const void* src, float* dst, int64_t n);
 void q8_k_to_f32(const void* src, float* dst, int64_t n);
+// Q4_K/Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes `s`.
+void scale_min_k4(int j, const uint8_t* s, int& sc, int& m);
 }  // namespace slimlm::blocks

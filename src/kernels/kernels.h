@@ -1,14 +1,14 @@
-// CPU kernels of the forward pass. matmul works on weights of any storage type: it
-// dequantizes a few rows at a time into a thread-local f32 tile (exact: dequantized weights,
-// f32 accumulation) and multiplies them with all tokens of the batch. SIMD via GCC
-// target_clones (AVX2+FMA or baseline, chosen at run time); threads via OpenMP.
+// CPU kernels of the forward pass. matmul works on weights of any storage type: block types
+// with an integer kernel (kernels/qdot.h) use 8-bit activations as llama.cpp does; the others
+// (and all under set_exact(true)) are dequantized into an f32 tile. AVX2 chosen at run time.
 #pragma once
 #include "model/model.h"
 #include <cstdint>
 
 namespace slimlm::kernels {
 
-// y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for t < n_tok, r < W.rows().
+// y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for t < n_tok, r < W.rows(). For q4_0..q8_0
+// and q2_K..q6_K weights x is first quantized to q8_0/q8_1/q8_K per token (unless exact()).
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy);
 // Selects the SIMD path (AVX2+FMA when the CPU has it) or the baseline path; returns the
 // name of the path now in use. Default: SIMD unless SLIMLM_NO_SIMD is set.

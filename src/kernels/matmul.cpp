@@ -1,5 +1,9 @@
+// matmul for weights of any type: quantized weights with an integer kernel (kernels/qdot.h)
+// multiply 8-bit quantized activations (llama.cpp's numerics); everything else, or every type
+// under set_exact(true), is dequantized a few rows at a time into an f32 tile (exact path).
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/qdot.h"
 #include <cstdlib>
 #include <omp.h>
 #include <vector>
@@ -50,9 +54,35 @@ using TileFn = void (*)(const float* const*, int, const float*, int64_t, int64_t
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 TileFn pick_tile(bool simd) { return simd && cpu_has_avx2() ? tile_avx2 : tile_impl<0>; }
 TileFn tile = pick_tile(std::getenv("SLIMLM_NO_SIMD") == nullptr);
+
+// Integer path: each token's activations are quantized once, then every (row, token) is one
+// integer dot. Rows go to threads in tiles; a tile's weights stay in L1 while all tokens pass.
+void matmul_q8(const Tensor& w, const QDotTraits& q, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  constexpr int64_t kTile = 32;
+  const int64_t rows = w.rows(), k = w.cols();
+  const size_t ab = act_row_bytes(q.act, k), rb = row_bytes(w.type, k);
+  thread_local std::vector<uint8_t> act;  // grows to the largest batch, then stays
+  if (act.size() < size_t(n_tok) * ab) act.resize(size_t(n_tok) * ab);
+  uint8_t* a = act.data();
+  const bool par = rows * k * n_tok > 32768;
+#pragma omp parallel for schedule(static) if (par && n_tok > 1)
+  for (int64_t t = 0; t < n_tok; ++t) quantize_act(q.act, x + t * ldx, a + size_t(t) * ab, k);
+  const QDotFn dot = qdot_fn(q);
+  const int64_t n_tiles = (rows + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t ti = 0; ti < n_tiles; ++ti) {
+    const int64_t r0 = ti * kTile, r1 = std::min(rows, r0 + kTile);
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const uint8_t* at = a + size_t(t) * ab;
+      float* yt = y + t * ldy;
+      for (int64_t r = r0; r < r1; ++r) yt[r] = dot(w.data + size_t(r) * rb, at, k);
+    }
+  }
+}
 }  // namespace
 
 const char* use_simd(bool on) {
+  select_qdot_simd(on);
   tile = pick_tile(on);
   return tile == tile_avx2 ? "avx2+fma" : "baseline";
 }
@@ -64,6 +94,9 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  if (!exact())
+    if (const QDotTraits* q = find_qdot(w.type); q != nullptr && w.cols() % act_block(q->act) == 0)
+      return matmul_q8(w, *q, x, ldx, n_tok, y, ldy);
   const int64_t rows = w.rows(), k = w.cols();
   const size_t rb = row_bytes(w.type, k);
   const bool direct = w.type == DType::F32;

@@ -1,6 +1,8 @@
 // SmolLM2-135M (llama, GGUF Q4_1) and Gemma 3 270M (gemma3, GGUF Q4_K_M): the optimized
 // runtime against the independent float64 reference forward on real weights and real
-// tokens; batched prefill against token-by-token decode; Gemma's sliding window.
+// tokens (on the exact path: dequantized weights, f32 activations); batched prefill against
+// token-by-token decode (default path); Gemma's sliding window.
+#include "kernels/qdot.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "model/sampler.h"
@@ -19,11 +21,15 @@ const char* kText = "The quick brown fox jumps over the lazy dog. Once upon a ti
 #endif
 
 struct Diff { double max_abs = 0; int argmax_mismatch = 0; };
+// The float64 reference multiplies dequantized weights with unrounded activations: compare
+// with the exact path (the default rounds activations to 8 bits, as llama.cpp does).
 Diff compare_to_reference(const Model& m, const std::vector<int32_t>& ids) {
   auto ref = reference_logits(m, ids);
   Session s(m, int64_t(ids.size()));
   std::vector<float> lg;
+  const bool was_exact = kernels::set_exact(true);
   s.forward(ids.data(), int64_t(ids.size()), 0, lg);
+  kernels::set_exact(was_exact);
   Diff d;
   const size_t V = size_t(m.hp.n_vocab);
   for (size_t t = 0; t < ids.size(); ++t) {

@@ -1,6 +1,8 @@
 // Every matmul dispatch path (AVX2+FMA, baseline) and weight type against the float64 scalar
-// reference, on ragged sizes; thread-count determinism.
+// reference, on ragged sizes, on the exact path (the integer path: test_qdot.cpp); thread-count
+// determinism.
 #include "kernels/kernels.h"
+#include "kernels/qdot.h"
 #include "model/model.h"
 #include <gtest/gtest.h>
 #include <cmath>
@@ -33,6 +35,7 @@ class MatmulVsRef : public ::testing::TestWithParam<bool> {};
 TEST_P(MatmulVsRef, AllTypesRaggedSizes) {
   const char* path = kernels::use_simd(GetParam());
   SCOPED_TRACE(path);
+  const bool was_exact = kernels::set_exact(true);  // dequantized weights, f32 activations
   const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1};
   const int64_t shapes[][3] = {{32, 1, 1}, {64, 7, 3}, {96, 13, 5}, {256, 9, 1}, {160, 33, 4}, {288, 17, 11}};
   for (DType t : types) {
@@ -56,6 +59,7 @@ TEST_P(MatmulVsRef, AllTypesRaggedSizes) {
         for (int64_t r = rows; r < ldy; ++r) ASSERT_EQ(y[size_t(tk * ldy + r)], -1.f);
     }
   }
+  kernels::set_exact(was_exact);
   kernels::use_simd(true);
 }
 

@@ -2,6 +2,7 @@
 // (tokens/s, as llama-bench's pp512/tg128) and peak resident memory.
 #include "common.h"
 #include "eval/eval.h"
+#include "kernels/qdot.h"
 #include "model/model.h"
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -12,7 +13,7 @@ void add_bench(CLI::App& app) {
   static std::string path;
   static int64_t n_prompt = 512, n_gen = 128;
   static int reps = 3, threads = 0;
-  static bool json = false;
+  static bool json = false, exact = false;
   auto* sub = app.add_subcommand("bench", "prompt processing (pp) and generation (tg) tokens/s, peak memory");
   sub->footer("Example: slimlm bench models/SmolLM2-135M-Instruct.Q4_1.gguf -t 2 --json");
   sub->add_option("model", path, "model file or folder")->required();
@@ -21,18 +22,21 @@ void add_bench(CLI::App& app) {
   sub->add_option("-r,--reps", reps, "repetitions (after one warm-up)")->check(CLI::Range(1, 1000));
   sub->add_flag("--json", json, "machine-readable output on stdout");
   add_threads(sub, &threads);
+  add_exact(sub, &exact);
   sub->callback([] {
     apply_threads(threads);
+    apply_exact(exact);
     check_model_path(path);
     auto m = load_model(path);
     auto r = eval::bench(*m, n_prompt, n_gen, reps);
     nlohmann::json j = {{"model", r.model}, {"type", r.type}, {"threads", r.threads},
                         {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"pp_tps", r.pp_tps}, {"pp_tps_sd", r.pp_tps_sd},
                         {"tg_tps", r.tg_tps}, {"tg_tps_sd", r.tg_tps_sd}, {"peak_rss_mb", r.peak_rss_mb},
-                        {"weights_mb", r.weights_mb}, {"reps", reps}};
+                        {"weights_mb", r.weights_mb}, {"reps", reps},
+                        {"matmul", kernels::exact() ? "exact" : "q8"}};
     if (json) { std::printf("%s\n", j.dump(2).c_str()); return; }
-    std::printf("%s (%s, %.1f MiB, %d threads): pp%lld %.1f ± %.1f t/s, tg%lld %.1f ± %.1f t/s, peak RSS %.0f MiB\n",
-                r.model.c_str(), r.type.c_str(), r.weights_mb, r.threads, (long long)r.n_prompt, r.pp_tps, r.pp_tps_sd,
+    std::printf("%s (%s, %.1f MiB, %d threads, %s matmul): pp%lld %.1f ± %.1f t/s, tg%lld %.1f ± %.1f t/s, peak RSS %.0f MiB\n",
+                r.model.c_str(), r.type.c_str(), r.weights_mb, r.threads, kernels::exact() ? "exact" : "q8", (long long)r.n_prompt, r.pp_tps, r.pp_tps_sd,
                 (long long)r.n_gen, r.tg_tps, r.tg_tps_sd, r.peak_rss_mb);
   });
 }

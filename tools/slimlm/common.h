@@ -15,6 +15,10 @@ void add_quantize(CLI::App& app);
 // Adds --threads N (default: all cores) and applies it before the verb runs.
 void add_threads(CLI::App* sub, int* threads);
 void apply_threads(int threads);
+// Adds --exact (quantized weights are dequantized and multiplied in f32 instead of the default
+// 8-bit-activation integer kernels); apply_exact switches kernels before the verb runs.
+void add_exact(CLI::App* sub, bool* exact);
+void apply_exact(bool exact);
 // Checks that a model path exists before heavier work (one-line error otherwise).
 void check_model_path(const std::string& path);
 

@@ -16,11 +16,12 @@ struct EvalOptions {
   std::string model, file, ids, ref;
   int64_t ctx = 512, chunks = 0;
   int threads = 0;
-  bool json = false, per_token = false, no_progress = false;
+  bool json = false, per_token = false, no_progress = false, exact = false;
 };
 
 void run_eval(const EvalOptions& o) {
   apply_threads(o.threads);
+  apply_exact(o.exact);
   if (o.file.empty() == o.ids.empty()) fail("give exactly one of -f TEXT_FILE or --ids IDS_FILE");
   check_model_path(o.model);
   auto m = load_model(o.model);
@@ -93,6 +94,7 @@ void add_eval(CLI::App& app) {
   sub->add_flag("--json", o.json, "machine-readable output on stdout");
   sub->add_flag("--no-progress", o.no_progress, "no progress bar on stderr");
   add_threads(sub, &o.threads);
+  add_exact(sub, &o.exact);
   sub->callback([] { run_eval(o); });
 }
 

@@ -15,7 +15,7 @@ namespace {
 struct GenOptions {
   std::string model, prompt, prompt_ids, system;
   int n = 128, threads = 0, ctx = 0;
-  bool print_ids = false, chat = false, interactive = false, show_prompt = false;
+  bool print_ids = false, chat = false, interactive = false, show_prompt = false, exact = false;
   SamplerParams sp;
 };
 
@@ -55,6 +55,7 @@ std::vector<int32_t> run(Session& s, Sampler& smp, std::vector<int32_t>& history
 
 void generate(const GenOptions& o) {
   apply_threads(o.threads);
+  apply_exact(o.exact);
   check_model_path(o.model);
   if (!o.prompt.empty() && !valid_utf8(o.prompt)) fail("the prompt is not valid UTF-8");
   if (!o.prompt.empty() && !o.prompt_ids.empty()) fail("give either --prompt or --prompt-ids, not both");
@@ -130,6 +131,7 @@ void add_generate(CLI::App& app) {
   sub->add_flag("--print-ids", o.print_ids, "print generated token ids (space-separated) instead of text");
   sub->add_flag("--show-prompt", o.show_prompt, "echo the prompt before the generated text");
   add_threads(sub, &o.threads);
+  add_exact(sub, &o.exact);
   sub->callback([] { generate(o); });
 }
 

@@ -1,6 +1,7 @@
 // slimlm: compress LLMs and run them fast. `slimlm <verb> MODEL [options]`; see --help.
 #include "common.h"
 #include "core/error.h"
+#include "kernels/qdot.h"
 #include <cstdio>
 #include <filesystem>
 #include <omp.h>
@@ -13,6 +14,16 @@ void add_threads(CLI::App* sub, int* threads) {
 
 void apply_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
+}
+
+void add_exact(CLI::App* sub, bool* exact) {
+  sub->add_flag("--exact", *exact,
+                "dequantize quantized weights and multiply in f32 (default: 8-bit activations and integer dot products, "
+                "as llama.cpp; also SLIMLM_EXACT=1)");
+}
+
+void apply_exact(bool exact) {
+  if (exact) kernels::set_exact(true);
 }
 
 void check_model_path(const std::string& path) {
