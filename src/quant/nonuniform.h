@@ -2,9 +2,10 @@
 // per-row codebooks fitted by sensitivity-weighted 1-D k-means (SqueezeLLM), written in
 // slimlm's Grid and Codebook layouts (core/dtype_custom.h).
 //
-// NF (QLoRA, Dettmers et al. 2023, §3 "4-bit NormalFloat"): per group of `group` weights
+// NF (QLoRA, Dettmers et al. 2023, "4-bit NormalFloat Quantization"): per group of `group` weights
 //     s = absmax(x)·clip (stored f16),   q_i = argmin_k |x_i/s − nf_grid(b)[k]|,   x̂_i = s·nf_grid(b)[q_i].
-// Codebook (SqueezeLLM, Kim et al. 2023, Eq. 4 with the diagonal Fisher approximation): per
+// Codebook (SqueezeLLM, Kim et al. 2023, "Sensitivity-Based Non-uniform Quantization": the
+// weighted k-means objective with the diagonal Fisher approximation of the loss): per
 // output row w, 2^b centroids c minimising the sensitivity-weighted error
 //     min_c Σ_j s_j (w_j − c[q_j])²,   s_j = e.g. H_jj = Σ_t x_tj² (diag of XᵀX) or the Fisher diagonal,
 // in 1-D. SqueezeLLM runs Lloyd's algorithm (sklearn KMeans); here the deterministic init is by

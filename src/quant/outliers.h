@@ -2,13 +2,13 @@
 // range (or matter most to the loss) leave the dense matrix D before it is quantized and are kept
 // in 16 bits in a row-sorted CSR side matrix S; y = Q(D)·x + S·x at inference.
 //
-// Sparse weights (SqueezeLLM, Kim et al. 2023, §4.2 "Dense-and-Sparse"; SpQR, Dettmers et al.
-// 2023, §4): keep the top fraction of weights by a score, one of
+// Sparse weights (SqueezeLLM, Kim et al. 2023, "Dense-and-Sparse Quantization"; SpQR, Dettmers
+// et al. 2023, "unstructured outliers"): keep the top fraction of weights by a score, one of
 //     |w_ij|                (magnitude, SqueezeLLM's outliers),
 //     |w_ij|·‖x_j‖₂         (activation-aware magnitude, as Wanda's score),
 //     w_ij²·H_jj            (sensitivity with the diagonal of H = XᵀX, SqueezeLLM's Fisher-weighted
 //                            sensitivity / the numerator of SpQR's OBS error w²/[H⁻¹]_jj).
-// Outlier input channels (LLM.int8(), Dettmers et al. 2022, §3.2, Eq. 4): columns j whose
+// Outlier input channels (LLM.int8(), Dettmers et al. 2022, "mixed-precision decomposition"): columns j whose
 // activation magnitude max_t |x_tj| exceeds a threshold (6.0 in the paper) stay in 16 bits whole:
 //     X·Wᵀ = Σ_{j ∈ O} x_j w_jᵀ (f16) + Σ_{j ∉ O} x_j w_jᵀ (quantized).
 // Both produce the same CSR side matrix. Entries moved to S are stored as f16; D keeps the f16
