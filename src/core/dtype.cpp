@@ -56,6 +56,7 @@ const TypeTraits kTable[] = {
     {"f32", DType::F32, 1, 4, blocks::f32_to_f32, blocks::f32_from_f32},
     {"f16", DType::F16, 1, 2, blocks::f16_to_f32_row, blocks::f16_from_f32_row},
     {"bf16", DType::BF16, 1, 2, blocks::bf16_to_f32_row, blocks::bf16_from_f32_row},
+    {"i32", DType::I32, 1, 4, blocks::i32_to_f32_row, nullptr},
     {"q4_0", DType::Q4_0, 32, 18, blocks::q4_0_to_f32, blocks::q4_0_from_f32},
     {"q4_1", DType::Q4_1, 32, 20, blocks::q4_1_to_f32, blocks::q4_1_from_f32},
     {"q5_0", DType::Q5_0, 32, 22, blocks::q5_0_to_f32, blocks::q5_0_from_f32},
@@ -88,7 +89,7 @@ DType type_from_name(const std::string& name) {
     for (auto& c : b) c = char(std::tolower(c));
     if (a == b) return t.type;
   }
-  fail("unknown tensor type '", name, "' (known: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K..q6_K)");
+  fail("unknown tensor type '", name, "' (known: f32 f16 bf16 i32 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K..q6_K)");
 }
 
 std::string type_name(DType t) {

@@ -11,6 +11,7 @@ namespace slimlm {
 enum class DType : uint32_t {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
   Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+  I32 = 26,   // ggml's GGML_TYPE_I32: index tensors (outlier CSR); readable as f32, not a weight type
   BF16 = 30,
 };
 

@@ -161,6 +161,10 @@ void bf16_from_f32_row(const float* src, void* dst, int64_t n) {
   uint8_t* b = bytes_of(dst);
   for (int64_t i = 0; i < n; ++i) { const uint16_t h = f32_to_bf16(src[i]); std::memcpy(b + 2 * i, &h, 2); }
 }
+void i32_to_f32_row(const void* src, float* dst, int64_t n) {
+  const uint8_t* b = bytes_of(src);
+  for (int64_t i = 0; i < n; ++i) { int32_t v; std::memcpy(&v, b + 4 * i, 4); dst[i] = float(v); }
+}
 
 // ---- legacy blocks
 void q4_0_to_f32(const void* s, float* d, int64_t n) { Legacy<4, false>::to_f32(s, d, n); }

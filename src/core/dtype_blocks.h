@@ -19,6 +19,7 @@ void f16_to_f32_row(const void* src, float* dst, int64_t n);
 void f16_from_f32_row(const float* src, void* dst, int64_t n);
 void bf16_to_f32_row(const void* src, float* dst, int64_t n);
 void bf16_from_f32_row(const float* src, void* dst, int64_t n);
+void i32_to_f32_row(const void* src, float* dst, int64_t n);    // int32 -> float (exact below 2^24)
 void q2_k_to_f32(const void* src, float* dst, int64_t n);
 void q3_k_to_f32(const void* src, float* dst, int64_t n);
 void q4_k_to_f32(const void* src, float* dst, int64_t n);

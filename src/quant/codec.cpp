@@ -1,5 +1,6 @@
 #include "quant/codec.h"
 #include "core/error.h"
+#include "quant/nonuniform.h"
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -140,9 +141,11 @@ std::unique_ptr<Codec> make_codec(const std::string& name) {
   std::smatch m;
   static const std::regex re("([us])([2-8])g([0-9]+)");
   if (std::regex_match(name, m, re)) return uniform_codec(std::stoi(m[2]), std::stoll(m[3]), m[1] == "s");
+  static const std::regex nf("nf([2-8])g([0-9]+)");
+  if (std::regex_match(name, m, nf)) return nf_codec(std::stoi(m[1]), std::stoll(m[2]));
   for (const char* b : {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0"})
     if (name == b) return block_codec(type_from_name(name));
-  fail("unknown quantization format '", name, "' (use q4_0 q4_1 q5_0 q5_1 q8_0, or uBgG / sBgG such as u4g128)");
+  fail("unknown quantization format '", name, "' (use q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG such as u4g128, or nfBgG such as nf4g64)");
 }
 
 RowQuant rtn_row(const Codec& c, const float* w, int64_t n, const float* clip) {

@@ -40,7 +40,7 @@ class Codec {
 std::unique_ptr<Codec> uniform_codec(int bits, int64_t group, bool sym);
 // ggml block types with a fixed group of 32: q4_0, q4_1, q5_0, q5_1, q8_0 (stock llama.cpp runs them).
 std::unique_ptr<Codec> block_codec(DType t);
-// By name: "q4_0".."q8_0", or a uniform spec such as "u4g128" / "s3g64".
+// By name: "q4_0".."q8_0", a uniform spec such as "u4g128" / "s3g64", or an NF grid "nf4g64".
 std::unique_ptr<Codec> make_codec(const std::string& name);
 
 // Round-to-nearest of a whole row with per-group fits: codes, fits and the dequantized row.
