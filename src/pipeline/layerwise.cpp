@@ -2,7 +2,8 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/text.h"
-#include <Eigen/Dense>
+#include "kernels/kernels.h"
+#include "kernels/qdot.h"
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -11,15 +12,22 @@
 namespace slimlm::pipeline {
 
 std::vector<std::vector<int32_t>> load_calibration(const Model& m, const CalibOptions& o) {
-  if (!m.tok) fail("calibration text needs a tokenizer; this model (", m.format, ") has none");
   if (o.samples <= 0 || o.len < 2) fail("calibration needs at least one sample of at least 2 tokens");
-  const std::string text = read_text_file(o.file);
-  const std::vector<int32_t> ids = m.tok->encode(text, false, false);
+  std::vector<int32_t> ids;
+  if (!o.ids_file.empty()) {
+    ids = parse_ids(read_text_file(o.ids_file), o.ids_file);
+    for (int32_t id : ids)
+      if (id < 0 || id >= m.hp.n_vocab) fail(o.ids_file, ": token id ", id, " is outside the vocabulary (", m.hp.n_vocab, ")");
+  } else {
+    if (!m.tok) fail("calibration text needs a tokenizer; this model (", m.format, ") has none: use --calib-ids");
+    ids = m.tok->encode(read_text_file(o.file), false, false);
+  }
+  const std::string src = o.ids_file.empty() ? o.file : o.ids_file;
   const int64_t need = o.samples * o.len;
   if (int64_t(ids.size()) < o.len)
-    fail(o.file, ": calibration text has ", ids.size(), " tokens, fewer than one sample of ", o.len);
+    fail(src, ": calibration text has ", ids.size(), " tokens, fewer than one sample of ", o.len);
   if (int64_t(ids.size()) < need / 4)
-    fail(o.file, ": calibration text has ", ids.size(), " tokens; ", o.samples, " samples of ", o.len,
+    fail(src, ": calibration text has ", ids.size(), " tokens; ", o.samples, " samples of ", o.len,
          " need at least ", need / 4, " (use fewer --calib-samples or a longer file)");
   // Non-overlapping slots when the text is long enough, visited in a seeded random order.
   const int64_t slots = int64_t(ids.size()) / o.len;
@@ -31,7 +39,7 @@ std::vector<std::vector<int32_t>> load_calibration(const Model& m, const CalibOp
   for (int64_t s = 0; s < o.samples; ++s) {
     const int64_t start = order[size_t(s % slots)] * o.len;
     std::vector<int32_t> seq(ids.begin() + start, ids.begin() + start + o.len);
-    if (m.tok->add_bos()) seq[0] = m.tok->bos();
+    if (m.tok && m.tok->add_bos()) seq[0] = m.tok->bos();
     out.push_back(std::move(seq));
   }
   return out;
@@ -74,18 +82,22 @@ void accumulate(SiteStats& st, const float* x, int64_t n, int64_t ld, const Want
       ++st.n_sample;
     }
   }
-  if (w.hessian) {  // XᵀX of this batch in float (Eigen GEMM), accumulated in double
-    using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    Eigen::Map<const MatF, 0, Eigen::OuterStride<>> X(x, n, k, Eigen::OuterStride<>(ld));
-    MatF h = MatF::Zero(k, k);
-    h.selfadjointView<Eigen::Upper>().rankUpdate(X.transpose());
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = i; j < k; ++j) st.xtx[size_t(i * k + j)] += double(h(i, j));
+  if (w.hessian) {  // XᵀX of this batch with the f32 matmul kernel (Xᵀ as both operands), summed in double
+    std::vector<float> xt(size_t(k * n)), h(size_t(k * k));
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t j = 0; j < k; ++j) xt[size_t(j * n + t)] = x[t * ld + j];
+    Tensor xt_view;
+    xt_view.type = DType::F32;
+    xt_view.ne = {n, k};
+    xt_view.data = reinterpret_cast<const uint8_t*>(xt.data());
+    xt_view.nbytes = xt.size() * 4;
+    kernels::matmul(xt_view, xt.data(), n, k, h.data(), k);
+    for (size_t i = 0; i < h.size(); ++i) st.xtx[i] += double(h[i]);
   }
   st.count += n;
 }
 
-void mirror(SiteStats& st) {
+void mirror(SiteStats& st) {  // exact symmetry (the kernel's two triangles may differ in the last bit)
   if (st.xtx.empty()) return;
   for (int64_t i = 0; i < st.k; ++i)
     for (int64_t j = 0; j < i; ++j) st.xtx[size_t(i * st.k + j)] = st.xtx[size_t(j * st.k + i)];
@@ -109,6 +121,9 @@ RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, 
     }
   }
   Session sess(m, std::max<int64_t>(len, 1));
+  // Calibration activations on the exact path (dequantized weights, f32): for long batches it is
+  // also the faster one. The previous setting comes back when this function returns.
+  struct ExactScope { bool prev = kernels::set_exact(true); ~ExactScope() { kernels::set_exact(prev); } } exact_scope;
   Progress bar("compress", hp.n_layer, progress);
   std::vector<float> tmp;
   for (int64_t l = 0; l < hp.n_layer; ++l) {

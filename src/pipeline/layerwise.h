@@ -14,6 +14,7 @@ namespace slimlm::pipeline {
 
 struct CalibOptions {
   std::string file;          // text file; default ../shared/data/brown/brown.txt is chosen by the CLI
+  std::string ids_file;      // or token ids (whitespace-separated), e.g. for models without a tokenizer
   int64_t samples = 64;      // sequences
   int64_t len = 256;         // tokens per sequence
   uint64_t seed = 1;         // picks the sequences' start offsets

@@ -17,7 +17,7 @@ namespace slimlm::cli {
 
 namespace {
 struct QuantizeOptions {
-  std::string model, out, method = "gptq", type, format = "slimlm", calib;
+  std::string model, out, method = "gptq", type, format = "slimlm", calib, calib_ids;
   int bits = 4;
   int64_t group = 128;
   bool sym = false, asym = false, act_order = false, json = false, no_progress = false;
@@ -70,7 +70,8 @@ void run_quantize(const QuantizeOptions& o) {
   std::vector<std::vector<int32_t>> calib;
   pipeline::CalibOptions co;
   if (calibrated) {
-    co.file = o.calib.empty() ? default_calib() : o.calib;
+    co.ids_file = o.calib_ids;
+    if (co.ids_file.empty()) co.file = o.calib.empty() ? default_calib() : o.calib;
     co.samples = o.samples; co.len = o.len; co.seed = o.seed;
     calib = pipeline::load_calibration(*m, co);
   }
@@ -128,7 +129,7 @@ void run_quantize(const QuantizeOptions& o) {
   std::vector<std::pair<std::string, gguf::Value>> meta = {
       {"slimlm.quant.method", gguf::Value::of_str(o.method)},
       {"slimlm.quant.type", gguf::Value::of_str(codec->name())},
-      {"slimlm.quant.calib", gguf::Value::of_str(calibrated ? cat(std::filesystem::path(co.file).filename().string(), " ", o.samples, "x", o.len, " seed ", o.seed) : "none")},
+      {"slimlm.quant.calib", gguf::Value::of_str(calibrated ? cat(std::filesystem::path(co.ids_file.empty() ? co.file : co.ids_file).filename().string(), " ", o.samples, "x", o.len, " seed ", o.seed) : "none")},
   };
   if (wants.hessian) meta.push_back({"slimlm.quant.act_order", gguf::Value::of_bool(o.act_order)});
   save_gguf_as_is(*m, o.out, meta);
@@ -168,6 +169,7 @@ void add_quantize(CLI::App& app) {
   sub->add_flag("--act-order", o.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal (static groups)");
   sub->add_option("--damp", o.damp, "GPTQ: dampening as a fraction of the mean Hessian diagonal")->check(CLI::Range(0.0, 10.0));
   sub->add_option("--calib", o.calib, "calibration text (default ../shared/data/brown/brown.txt)");
+  sub->add_option("--calib-ids", o.calib_ids, "calibration token ids (whitespace-separated) instead of text");
   sub->add_option("--calib-samples", o.samples, "calibration sequences")->check(CLI::Range(1, 100000));
   sub->add_option("--calib-len", o.len, "tokens per calibration sequence")->check(CLI::Range(2, 1 << 16));
   sub->add_option("--seed", o.seed, "seed for picking calibration sequences");

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Reproduces the README's quantization table for one model: each method/format is run by
+# `slimlm quantize` (calibration: brown.txt, CALIB_SAMPLES x CALIB_LEN tokens), then evaluated
+# by `slimlm eval` on wikitext-2 test (ctx 512, the first CHUNKS windows) against the original
+# model (KL divergence, top-1 agreement). Raw JSON: bench/results/quant-<name>.json.
+#   bench/quant_table.sh smollm2        CONFIGS="rtn:u4g128 gptq:u4g128" bench/quant_table.sh gemma3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:-smollm2}
+chunks=${CHUNKS:-8}
+threads=${THREADS:-2}
+calib="--calib-samples ${CALIB_SAMPLES:-32} --calib-len ${CALIB_LEN:-256}"
+configs=${CONFIGS:-"rtn:u4g128 gptq:u4g128 awq:u4g128 rtn:u3g128 gptq:u3g128 awq:u3g128 rtn:u2g64 gptq:u2g64 awq:u2g64 rtn:nf4g64 gptq:nf4g64 rtn:nf3g64 gptq:s4g128 gptq-act:u4g128 awq+gptq:u3g128"}
+src=$(./scripts/fetch-models.sh "$name")
+./scripts/build.sh >/dev/null
+wiki=../shared/data/wikitext-2-raw/wiki.test.raw
+out=bench/results/quant-$name.json
+work=${WORK:-.cache/quant-$name}
+mkdir -p "$work" bench/results
+for c in $configs; do
+  method=${c%%:*}; type=${c#*:}; extra=""
+  if [ "$method" = gptq-act ]; then method=gptq; extra=--act-order; fi
+  f=$work/$method$extra-$type.gguf
+  echo "== $c" >&2
+  r=$work/$method$extra-$type.run.json
+  if [ -s "$r" ] && [ -z "${FORCE:-}" ]; then echo "   (cached: $r)" >&2; continue; fi
+  /usr/bin/time -f '%e %M' -o "$work/time" ./build/slimlm quantize "$src" -o "$f" --method "$method" --type "$type" $extra $calib -t "$threads" --json --no-progress > "$work/q.json"
+  ./build/slimlm eval "$f" -f "$wiki" --ref "$src" --chunks "$chunks" -t "$threads" --json --no-progress > "$work/e.json"
+  python3 -c '
+import json, sys
+q = json.load(open(sys.argv[1])); wall, rss = open(sys.argv[2]).read().split(); e = json.load(open(sys.argv[3]))
+json.dump({"config": sys.argv[4], "quantize": q, "wall_s": float(wall), "peak_rss_mb": int(rss) / 1024, "eval": e}, open(sys.argv[5], "w"))
+' "$work/q.json" "$work/time" "$work/e.json" "$c" "$r"
+  rm -f "$f"
+done
+runs=()
+for c in $configs; do
+  method=${c%%:*}; type=${c#*:}; extra=""
+  if [ "$method" = gptq-act ]; then method=gptq; extra=--act-order; fi
+  [ -s "$work/$method$extra-$type.run.json" ] && runs+=("$work/$method$extra-$type.run.json")
+done
+python3 - "$out" "$name" "$chunks" "${runs[@]}" <<'PY'
+import json, sys
+out, name, chunks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+runs = [json.load(open(r)) for r in sys.argv[4:]]
+json.dump({"model": name, "chunks": chunks, "runs": runs}, open(out, "w"), indent=1)
+PY
+python3 bench/render_quant.py "$out" README.md
+echo "wrote $out and the README table" >&2

@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Renders bench/results/quant-<model>.json (from bench/quant_table.sh) as the markdown table
+between the <!-- quant:<model> --> markers of README.md. Usage: render_quant.py RESULTS.json README.md"""
+import json, re, sys
+
+res = json.load(open(sys.argv[1]))
+name, chunks = res["model"], res["chunks"]
+rows = ["| method | type | bpw (linears) | file MiB | ppl | KLD vs original | top-1 agree | quantize s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+for r in res["runs"]:
+    q, e = r["quantize"], r["eval"]
+    method = r["config"].split(":")[0]
+    rows.append(f"| {method} | {q['type']} | {q['bpw_linear']:.3f} | {q['file_mb']:.1f} | {e['ppl']:.3f} | "
+                f"{e['kld_mean']:.4f} | {100 * e['top1_agree']:.2f}% | {r['wall_s']:.0f} | {r['peak_rss_mb']:.0f} |")
+ref = res["runs"][0]["eval"]["ref_ppl"] if res["runs"] else float("nan")
+note = (f"\nOriginal model ppl {ref:.3f}. wikitext-2 test, ctx 512, first {chunks} windows "
+        f"({res['runs'][0]['eval']['n_scored'] if res['runs'] else 0} scored tokens); calibration brown.txt. "
+        f"Rerun: `bench/quant_table.sh {name}`.")
+tag = f"quant:{name}"
+block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
+readme = open(sys.argv[2]).read()
+if f"<!-- {tag} -->" in readme:
+    readme = re.sub(rf"<!-- {tag} -->.*?<!-- /{tag} -->", lambda _: block, readme, flags=re.S)
+else:
+    readme += "\n" + block + "\n"
+open(sys.argv[2], "w").write(readme)
