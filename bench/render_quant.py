@@ -14,7 +14,8 @@ for r in res["runs"]:
                 f"{e['kld_mean']:.4f} | {100 * e['top1_agree']:.2f}% | {r['wall_s']:.0f} | {r['peak_rss_mb']:.0f} |")
 ref = res["runs"][0]["eval"]["ref_ppl"] if res["runs"] else float("nan")
 note = (f"\nOriginal model ppl {ref:.3f}. wikitext-2 test, ctx 512, first {chunks} windows "
-        f"({res['runs'][0]['eval']['n_scored'] if res['runs'] else 0} scored tokens); calibration brown.txt. "
+        f"({res['runs'][0]['eval']['n_scored'] if res['runs'] else 0} scored tokens); calibration: "
+        f"{max(r['quantize'].get('calib_tokens', 0) for r in res['runs'])} tokens of brown.txt. "
         f"Rerun: `bench/quant_table.sh {name}`.")
 tag = f"quant:{name}"
 block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
