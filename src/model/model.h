@@ -4,6 +4,7 @@
 #pragma once
 #include "core/dtype.h"
 #include "io/tokenizer/tokenizer.h"
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -54,6 +55,9 @@ struct Block {
   Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
   Tensor q_norm, k_norm, attn_post_norm;
   Tensor ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+  // The seven matrix weights (q, k, v, o, gate, up, down), in that order.
+  std::array<Tensor*, 7> linears() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
+  std::array<const Tensor*, 7> linears() const { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
 };
 
 struct Model {
@@ -80,7 +84,5 @@ void save_gguf(const Model& m, const std::string& path, DType type);
 // extra metadata keys (e.g. slimlm.quant.*).
 void save_gguf_as_is(const Model& m, const std::string& path,
                      const std::vector<std::pair<std::string, gguf::Value>>& extra);
-void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
-                    const std::vector<std::pair<std::string, gguf::Value>>& extra);
 
 }  // namespace slimlm

@@ -23,6 +23,9 @@ uint32_t file_type(DType t) {  // 0 also for types without an ftype of their own
     default: return 0;
   }
 }
+
+void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
+                    const std::vector<std::pair<std::string, gguf::Value>>& extra);
 }  // namespace
 
 void save_gguf(const Model& m, const std::string& path, DType type) { save_gguf_impl(m, path, &type, {}); }
@@ -31,6 +34,7 @@ void save_gguf_as_is(const Model& m, const std::string& path, const std::vector<
   save_gguf_impl(m, path, nullptr, extra);
 }
 
+namespace {
 void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
                     const std::vector<std::pair<std::string, gguf::Value>>& extra) {
   const HParams& hp = m.hp;
@@ -56,7 +60,7 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     const DType t0 = m.blocks.empty() ? m.tok_embd.type : m.blocks[0].wq.type;
     bool same = true;
     for (const Block& b : m.blocks)
-      for (const Tensor* t : {&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down}) same &= t->type == t0;
+      for (const Tensor* t : b.linears()) same &= t->type == t0;
     if (same && !is_custom(t0) && file_type(t0) != 0) w.set("general.file_type", gguf::Value::of_u32(file_type(t0)));
     else w.remove("general.file_type");
   }
@@ -96,5 +100,7 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
   }
   w.write(path);
 }
+
+}  // namespace
 
 }  // namespace slimlm

@@ -23,7 +23,7 @@ void add_info(CLI::App& app) {
     const HParams& hp = m->hp;
     std::map<std::string, int64_t> types;
     for (const Block& b : m->blocks)
-      for (const Tensor* t : {&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down}) types[type_name(t->type)] += t->nelements();
+      for (const Tensor* t : b.linears()) types[type_name(t->type)] += t->nelements();
     const double bpw = 8.0 * double(m->weight_bytes()) / double(m->n_params());
     nlohmann::json j = {{"path", path}, {"format", m->format}, {"arch", hp.arch}, {"n_vocab", hp.n_vocab},
                         {"n_embd", hp.n_embd}, {"n_layer", hp.n_layer}, {"n_head", hp.n_head},

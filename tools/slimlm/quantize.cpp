@@ -63,7 +63,7 @@ void run_quantize(const QuantizeOptions& o) {
   }
   auto m = load_model(o.model);
   for (const Block& b : m->blocks)
-    for (const Tensor* t : {&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down})
+    for (const Tensor* t : b.linears())
       if (!codec->tail_ok() && t->cols() % codec->group() != 0)
         fail(t->name, ": rows of ", t->cols(), " do not fit ", codec->name(), " blocks of ", codec->group());
 
@@ -124,7 +124,7 @@ void run_quantize(const QuantizeOptions& o) {
   int64_t n_lin = 0;
   size_t lin_bytes = 0;
   for (const Block& b : m->blocks)
-    for (const Tensor* t : {&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down}) { n_lin += t->nelements(); lin_bytes += t->nbytes; }
+    for (const Tensor* t : b.linears()) { n_lin += t->nelements(); lin_bytes += t->nbytes; }
   const double bpw_lin = 8.0 * double(lin_bytes) / double(n_lin);
   std::vector<std::pair<std::string, gguf::Value>> meta = {
       {"slimlm.quant.method", gguf::Value::of_str(o.method)},
