@@ -27,7 +27,7 @@ void mean_sd(const std::vector<double>& v, double& mean, double& sd) {
 
 // Like llama-bench: pp = one batch of n_prompt tokens from an empty cache; tg = n_gen
 // single-token steps from an empty cache. Random token ids (seeded), one warm-up run.
-BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps) {
+BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvType kv) {
   if (n_prompt <= 0 || n_gen <= 0 || reps <= 0) fail("bench: sizes and repetitions must be positive");
   BenchResult r;
   r.model = m.path;
@@ -40,7 +40,7 @@ BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps) {
   std::uniform_int_distribution<int32_t> dist(0, int32_t(m.hp.n_vocab - 1));
   std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
   for (auto& t : prompt) t = dist(rng);
-  Session s(m, std::max(n_prompt, n_gen));
+  Session s(m, std::max(n_prompt, n_gen), kv);
   std::vector<float> logits;
   using clock = std::chrono::steady_clock;
   std::vector<double> pp, tg;
@@ -65,6 +65,8 @@ BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps) {
   mean_sd(pp, r.pp_tps, r.pp_tps_sd);
   mean_sd(tg, r.tg_tps, r.tg_tps_sd);
   r.peak_rss_mb = peak_rss_mb();
+  r.kv_type = kv_type_name(kv);
+  r.kv_mb = double(s.kv_bytes()) / (1024.0 * 1024.0);
   return r;
 }
 

@@ -2,6 +2,7 @@
 // (the llama.cpp protocol), KL divergence and top-1 agreement against a reference model,
 // teacher-forced per-token output, and pp/tg speed with peak memory. The CLI prints these.
 #pragma once
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include <cstdint>
 #include <functional>
@@ -14,6 +15,7 @@ struct PplOptions {
   int64_t ctx = 512;
   int64_t max_chunks = 0;  // 0: all
   bool progress = true;
+  KvType kv = KvType::F32;  // KV-cache storage of the model under test (the reference keeps f32)
   // Called for every scored position with its logits (n_vocab floats); for external checks.
   std::function<void(int64_t chunk, int64_t pos, const float* logits)> on_scored;
 };
@@ -43,9 +45,10 @@ struct BenchResult {
   int threads = 0;
   int64_t n_prompt = 0, n_gen = 0;
   double pp_tps = 0, pp_tps_sd = 0, tg_tps = 0, tg_tps_sd = 0;
-  double peak_rss_mb = 0, weights_mb = 0;
+  double peak_rss_mb = 0, weights_mb = 0, kv_mb = 0;
+  std::string kv_type = "f32";
 };
-BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps);
+BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvType kv = KvType::F32);
 
 double peak_rss_mb();
 // Log-sum-exp of a row of logits (double accumulation).

@@ -53,7 +53,7 @@ PplResult perplexity(const Model& m, const std::vector<int32_t>& tokens, const P
   r.has_ref = ref != nullptr;
   const int64_t V = m.hp.n_vocab, first = o.ctx / 2;
   const bool bos = m.tok && m.tok->add_bos();
-  Session s(m, o.ctx);
+  Session s(m, o.ctx, o.kv);
   std::unique_ptr<Session> rs = ref ? std::make_unique<Session>(*ref, o.ctx) : nullptr;
   std::vector<float> logits, rlogits;
   Stats nll, ref_nll, kld;

@@ -20,12 +20,13 @@ void embed_tokens(const Model& m, const int32_t* tokens, int64_t n, float* x) {
   }
 }
 
-Session::Session(const Model& m, int64_t n_ctx) : m_(m), n_ctx_(n_ctx) {
+Session::Session(const Model& m, int64_t n_ctx, KvType kv)
+    : m_(m), n_ctx_(n_ctx), kv_(kv), rec_(kv_record_bytes(kv, m.hp.head_dim)) {
   if (n_ctx <= 0 || n_ctx > (1 << 20)) fail("context size ", n_ctx, " is out of range");
   const HParams& hp = m.hp;
-  const size_t kv = size_t(hp.n_layer) * size_t(n_ctx) * size_t(hp.n_head_kv * hp.head_dim);
-  k_.assign(kv, 0.f);
-  v_.assign(kv, 0.f);
+  const size_t bytes = size_t(hp.n_layer) * size_t(n_ctx) * size_t(hp.n_head_kv) * rec_;
+  k_.assign(bytes, 0);
+  v_.assign(bytes, 0);
 }
 
 void Session::truncate(int64_t pos) {
@@ -84,8 +85,9 @@ void Session::block(int64_t l, int64_t n) {
   k::matmul(b.wq, xn, E, n, q_.data(), Q);
   k::matmul(b.wk, xn, E, n, kn_.data(), KV);
   k::matmul(b.wv, xn, E, n, vn_.data(), KV);
-  float* kc = k_.data() + size_t(l) * size_t(n_ctx_ * KV);
-  float* vc = v_.data() + size_t(l) * size_t(n_ctx_ * KV);
+  const size_t rec = rec_, layer_bytes = size_t(n_ctx_ * HKV) * rec;
+  uint8_t* kc = k_.data() + size_t(l) * layer_bytes;   // record of (pos j, head h): (j * HKV + h) * rec
+  uint8_t* vc = v_.data() + size_t(l) * layer_bytes;
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t t = 0; t < n; ++t) {
     float *q = q_.data() + t * Q, *kk = kn_.data() + t * KV, *vv = vn_.data() + t * KV;
@@ -101,26 +103,35 @@ void Session::block(int64_t l, int64_t n) {
       if (hp.qk_norm) k::rmsnorm(kk + h * D, f32(b.k_norm), D, hp.norm_eps, kk + h * D);
       k::rope(kk + h * D, D, pos_ + t, theta, hp.rope_scale, hp.rope);
     }
-    std::copy(kk, kk + KV, kc + (pos_ + t) * KV);
-    std::copy(vv, vv + KV, vc + (pos_ + t) * KV);
+    for (int64_t h = 0; h < HKV; ++h) {
+      kv_store(kv_, kk + h * D, D, kc + size_t((pos_ + t) * HKV + h) * rec);
+      kv_store(kv_, vv + h * D, D, vc + size_t((pos_ + t) * HKV + h) * rec);
+    }
   }
 #pragma omp parallel
   {
-    std::vector<float> s(static_cast<size_t>(pos_ + n));
+    std::vector<float> s(static_cast<size_t>(pos_ + n)), kbuf(static_cast<size_t>(D)), vbuf(static_cast<size_t>(D));
+    // One cached head vector as floats: the record itself for an f32 cache, else dequantized.
+    auto head = [&](const uint8_t* cache, int64_t j, int64_t kvh, std::vector<float>& buf) -> const float* {
+      const uint8_t* r = cache + size_t(j * HKV + kvh) * rec;
+      if (kv_ == KvType::F32) return reinterpret_cast<const float*>(r);
+      kv_load(kv_, r, D, buf.data());
+      return buf.data();
+    };
 #pragma omp for collapse(2) schedule(static)
     for (int64_t t = 0; t < n; ++t) {
       for (int64_t h = 0; h < H; ++h) {
         const int64_t p = pos_ + t, kvh = h / (H / HKV);
         const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
         const float* q = q_.data() + t * Q + h * D;
-        for (int64_t j = start; j <= p; ++j) s[size_t(j - start)] = k::dot(q, kc + j * KV + kvh * D, D) * scale;
+        for (int64_t j = start; j <= p; ++j) s[size_t(j - start)] = k::dot(q, head(kc, j, kvh, kbuf), D) * scale;
         const int64_t m = p - start + 1;
         k::softmax(s.data(), m);
         float* out = att_.data() + t * Q + h * D;
         std::fill(out, out + D, 0.f);
         for (int64_t j = 0; j < m; ++j) {
           const float w = s[size_t(j)];
-          const float* v = vc + (start + j) * KV + kvh * D;
+          const float* v = head(vc, start + j, kvh, vbuf);
           for (int64_t i = 0; i < D; ++i) out[i] += w * v[i];
         }
       }

@@ -10,7 +10,7 @@
 namespace slimlm::cli {
 
 void add_bench(CLI::App& app) {
-  static std::string path;
+  static std::string path, kv = "f32";
   static int64_t n_prompt = 512, n_gen = 128;
   static int reps = 3, threads = 0;
   static bool json = false, exact = false;
@@ -23,21 +23,22 @@ void add_bench(CLI::App& app) {
   sub->add_flag("--json", json, "machine-readable output on stdout");
   add_threads(sub, &threads);
   add_exact(sub, &exact);
+  add_kv_type(sub, &kv);
   sub->callback([] {
     apply_threads(threads);
     apply_exact(exact);
     check_model_path(path);
     auto m = load_model(path);
-    auto r = eval::bench(*m, n_prompt, n_gen, reps);
+    auto r = eval::bench(*m, n_prompt, n_gen, reps, parse_kv_type(kv));
     nlohmann::json j = {{"model", r.model}, {"type", r.type}, {"threads", r.threads},
                         {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"pp_tps", r.pp_tps}, {"pp_tps_sd", r.pp_tps_sd},
                         {"tg_tps", r.tg_tps}, {"tg_tps_sd", r.tg_tps_sd}, {"peak_rss_mb", r.peak_rss_mb},
-                        {"weights_mb", r.weights_mb}, {"reps", reps},
+                        {"weights_mb", r.weights_mb}, {"kv_type", r.kv_type}, {"kv_mb", r.kv_mb}, {"reps", reps},
                         {"matmul", kernels::exact() ? "exact" : "q8"}};
     if (json) { std::printf("%s\n", j.dump(2).c_str()); return; }
-    std::printf("%s (%s, %.1f MiB, %d threads, %s matmul): pp%lld %.1f ± %.1f t/s, tg%lld %.1f ± %.1f t/s, peak RSS %.0f MiB\n",
+    std::printf("%s (%s, %.1f MiB, %d threads, %s matmul): pp%lld %.1f ± %.1f t/s, tg%lld %.1f ± %.1f t/s, KV cache %s %.1f MiB, peak RSS %.0f MiB\n",
                 r.model.c_str(), r.type.c_str(), r.weights_mb, r.threads, kernels::exact() ? "exact" : "q8", (long long)r.n_prompt, r.pp_tps, r.pp_tps_sd,
-                (long long)r.n_gen, r.tg_tps, r.tg_tps_sd, r.peak_rss_mb);
+                (long long)r.n_gen, r.tg_tps, r.tg_tps_sd, r.kv_type.c_str(), r.kv_mb, r.peak_rss_mb);
   });
 }
 

@@ -19,6 +19,8 @@ void apply_threads(int threads);
 // 8-bit-activation integer kernels); apply_exact switches kernels before the verb runs.
 void add_exact(CLI::App* sub, bool* exact);
 void apply_exact(bool exact);
+// Adds --kv-type f32|f16|q8|q4 (storage of the KV cache; default f32).
+void add_kv_type(CLI::App* sub, std::string* kv);
 // Checks that a model path exists before heavier work (one-line error otherwise).
 void check_model_path(const std::string& path);
 

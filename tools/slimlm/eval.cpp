@@ -13,7 +13,7 @@ namespace slimlm::cli {
 
 namespace {
 struct EvalOptions {
-  std::string model, file, ids, ref;
+  std::string model, file, ids, ref, kv = "f32";
   int64_t ctx = 512, chunks = 0;
   int threads = 0;
   bool json = false, per_token = false, no_progress = false, exact = false;
@@ -57,6 +57,7 @@ void run_eval(const EvalOptions& o) {
   po.ctx = o.ctx;
   po.max_chunks = o.chunks;
   po.progress = !o.no_progress;
+  po.kv = parse_kv_type(o.kv);
   auto r = eval::perplexity(*m, tokens, po, ref.get());
   nlohmann::json j = {{"model", o.model}, {"text", o.file.empty() ? o.ids : o.file}, {"ctx", r.ctx},
                       {"n_tokens", r.n_tokens}, {"n_chunks", r.n_chunks}, {"n_scored", r.n_scored},
@@ -95,6 +96,7 @@ void add_eval(CLI::App& app) {
   sub->add_flag("--no-progress", o.no_progress, "no progress bar on stderr");
   add_threads(sub, &o.threads);
   add_exact(sub, &o.exact);
+  add_kv_type(sub, &o.kv);
   sub->callback([] { run_eval(o); });
 }
 

@@ -13,7 +13,7 @@ namespace slimlm::cli {
 
 namespace {
 struct GenOptions {
-  std::string model, prompt, prompt_ids, system;
+  std::string model, prompt, prompt_ids, system, kv = "f32";
   int n = 128, threads = 0, ctx = 0;
   bool print_ids = false, chat = false, interactive = false, show_prompt = false, exact = false;
   SamplerParams sp;
@@ -64,7 +64,7 @@ void generate(const GenOptions& o) {
   if (!m->tok && (o.prompt_ids.empty() || o.chat || o.interactive))
     fail(o.model, " has no tokenizer: use --prompt-ids and --print-ids");
   const int64_t ctx = o.ctx > 0 ? o.ctx : std::min<int64_t>(m->hp.n_ctx_train, 4096);
-  Session s(*m, ctx);
+  Session s(*m, ctx, parse_kv_type(o.kv));
   Sampler smp(o.sp);
   std::vector<int32_t> history;
   if (o.interactive) {
@@ -132,6 +132,7 @@ void add_generate(CLI::App& app) {
   sub->add_flag("--show-prompt", o.show_prompt, "echo the prompt before the generated text");
   add_threads(sub, &o.threads);
   add_exact(sub, &o.exact);
+  add_kv_type(sub, &o.kv);
   sub->callback([] { generate(o); });
 }
 

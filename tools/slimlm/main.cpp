@@ -26,6 +26,11 @@ void apply_exact(bool exact) {
   if (exact) kernels::set_exact(true);
 }
 
+void add_kv_type(CLI::App* sub, std::string* kv) {
+  sub->add_option("--kv-type", *kv, "KV-cache storage: f32, f16, q8 (int8 per head per token) or q4 (int4)")
+      ->check(CLI::IsMember({"f32", "f16", "q8", "q4"}));
+}
+
 void check_model_path(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail(path, ": no such file or directory");
