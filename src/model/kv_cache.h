@@ -1,6 +1,6 @@
 // KV-cache quantization: each cached key/value head vector (one token, one KV head) is stored
-// as f16, int8 (symmetric, one f32 scale) or int4 (asymmetric, f32 scale and minimum), so
-// long contexts take 2x / 3.8x / 6.4x less memory than f32 (head_dim 64); the Session stores its cache this way.
+// as f16, int8 (symmetric, one f32 scale) or int4 (asymmetric, f16 scale and minimum per 32
+// values), so long contexts take 2x / 3.8x / 6.4x less memory than f32 (head_dim 64).
 #pragma once
 #include <cstddef>
 #include <cstdint>
