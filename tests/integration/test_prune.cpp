@@ -119,6 +119,26 @@ TEST(PruneCli, TwoFourOwlAndGlobalOnStories260K) {
   fs::remove(glob);
 }
 
+// SparseGPT + GPTQ in one pass: the linears are stored in the codec's format, pruned weights
+// are exact zeros on the grid (at least half of each linear), and the model still runs.
+TEST(PruneCli, SparseGptWithJointQuantization) {
+  SLIMLM_REQUIRE_FILE(stories());
+  const StoriesData d;
+  const std::string out = temp_path("prune-sgpt-u8.gguf");
+  const auto j = prune_json(out, "--method sparsegpt --sparsity 0.5 --quant u8g32", d);
+  ASSERT_FALSE(j.empty());
+  EXPECT_EQ(j["type"], "u8g32");
+  auto m = slimlm::load_model(out);
+  for (const auto& b : m->blocks)
+    for (const slimlm::Tensor* t : b.linears()) {
+      EXPECT_EQ(slimlm::type_name(t->type), "u8g32");
+      const auto w = t->to_f32();
+      EXPECT_GE(2 * slimlm::prune::count_zeros(w.data(), t->nelements()), t->nelements()) << t->name;
+    }
+  EXPECT_LT(kld_vs_dense(out, d), 6.0);
+  fs::remove(out);
+}
+
 TEST(PruneCli, BadInputIsOneLineAndNoOutput) {
   SLIMLM_REQUIRE_FILE(stories());
   const std::string src = stories(), out = temp_path("never-pruned.gguf");

@@ -116,7 +116,7 @@ void add_prune(CLI::App& app) {
   sub->add_option("--nm", f.nm, "N:M semi-structured sparsity instead, e.g. 2:4 (N kept of every M inputs)");
   sub->add_flag("--owl", f.owl, "OWL: per-layer sparsities from outlier ratios (mean stays --sparsity)");
   sub->add_option("--owl-m", f.owl_m, "OWL: outlier threshold as a multiple of the mean score (default 5)");
-  sub->add_option("--owl-lambda", f.owl_lambda, "OWL: largest deviation of a layer's sparsity (default 0.08)");
+  sub->add_option("--owl-lambda", f.owl_lambda, "OWL: layer sparsities span 2·lambda around --sparsity (default 0.08)");
   sub->add_flag("--global", f.global, "magnitude: one threshold over all block linears of the model");
   sub->add_option("--group", f.group, "comparison group of unstructured masks: row or layer (default: row for wanda, layer otherwise)");
   sub->add_option("--quant", f.quant, "sparsegpt: quantize the kept weights in the same pass (e.g. u4g128, q4_0)");
