@@ -43,6 +43,22 @@ inline CmdResult run_cli(const std::string& args) {
   return r;
 }
 
+// A file of token ids sampled by stories260K itself (it has no tokenizer): one 256-id story per
+// seed in [first_seed, first_seed + count), each starting with BOS (1). For --calib-ids / --ids.
+inline std::string stories_ids_file(const std::string& name, int first_seed, int count) {
+  std::string all;
+  for (int s = first_seed; s < first_seed + count; ++s) {
+    const CmdResult g = run_cli("generate " + stories() + " --prompt-ids 1 -n 255 --temp 1 --seed " + std::to_string(s) + " --print-ids");
+    EXPECT_EQ(g.code, 0) << g.err;
+    all += "1 " + g.out + "\n";
+  }
+  const std::string path = temp_path(name);
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs(all.c_str(), f);
+  std::fclose(f);
+  return path;
+}
+
 }  // namespace slimlm::test
 
 #define SLIMLM_REQUIRE_FILE(path)                                                         \

@@ -35,19 +35,7 @@ TEST(Quantize, RequantizingToTheOwnGridIsLossless) {
 TEST(Quantize, MethodsRunEndToEndOnStories260K) {
   const std::string src = stories();
   SLIMLM_REQUIRE_FILE(src);
-  auto sample_ids = [&](int seed) {
-    const CmdResult g = run_cli("generate " + src + " --prompt-ids 1 -n 255 --temp 1 --seed " + std::to_string(seed) + " --print-ids");
-    EXPECT_EQ(g.code, 0) << g.err;
-    return "1 " + g.out;
-  };
-  const std::string calib = temp_path("stories-calib.txt"), held = temp_path("stories-eval.txt");
-  {
-    std::string c, e;
-    for (int s = 1; s <= 8; ++s) c += sample_ids(s) + "\n";
-    for (int s = 100; s <= 101; ++s) e += sample_ids(s) + "\n";
-    std::FILE* f = std::fopen(calib.c_str(), "w"); std::fputs(c.c_str(), f); std::fclose(f);
-    f = std::fopen(held.c_str(), "w"); std::fputs(e.c_str(), f); std::fclose(f);
-  }
+  const std::string calib = stories_ids_file("stories-calib.txt", 1, 8), held = stories_ids_file("stories-eval.txt", 100, 2);
   std::map<std::string, double> kld;
   for (const std::string method : {"rtn", "gptq", "awq", "awq+gptq"}) {
     for (const std::string type : {"u4g32", "u3g64"}) {

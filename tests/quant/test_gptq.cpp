@@ -2,57 +2,16 @@
 // explicit inverse-Hessian downdate), and against RTN on the layer-output error it minimises.
 #include "core/error.h"
 #include "quant/methods.h"
+#include "random_rows.h"
 #include <Eigen/Dense>
 #include <gtest/gtest.h>
 #include <random>
 
 using namespace slimlm;
 
-namespace {
-// Correlated calibration inputs X (n x k) and their stats.
-pipeline::SiteStats make_stats(int64_t n, int64_t k, uint32_t seed, std::vector<float>* xs = nullptr) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> mix(static_cast<size_t>(k * k));
-  for (auto& v : mix) v = nd(rng) * 0.3f;
-  pipeline::SiteStats st;
-  st.k = k;
-  st.xtx.assign(size_t(k * k), 0.0);
-  std::vector<float> z(static_cast<size_t>(k)), x(static_cast<size_t>(k));
-  for (int64_t t = 0; t < n; ++t) {
-    for (auto& v : z) v = nd(rng);
-    for (int64_t i = 0; i < k; ++i) {
-      x[size_t(i)] = z[size_t(i)] * (1.0f + float(i % 5));  // uneven channel scales
-      for (int64_t j = 0; j < k; ++j) x[size_t(i)] += mix[size_t(i * k + j)] * z[size_t(j)];
-    }
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < k; ++j) st.xtx[size_t(i * k + j)] += double(x[size_t(i)]) * x[size_t(j)];
-    if (xs) xs->insert(xs->end(), x.begin(), x.end());
-  }
-  st.count = n;
-  return st;
-}
-
-std::vector<float> random_weights(int64_t rows, int64_t k, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, 0.02f);
-  std::vector<float> w(static_cast<size_t>(rows * k));
-  for (auto& v : w) v = nd(rng);
-  return w;
-}
-
-double output_error(const std::vector<float>& w, const std::vector<float>& q, const std::vector<float>& xs, int64_t rows, int64_t k) {
-  const int64_t n = int64_t(xs.size()) / k;
-  double e = 0;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t t = 0; t < n; ++t) {
-      double d = 0;
-      for (int64_t j = 0; j < k; ++j) d += (double(w[size_t(r * k + j)]) - q[size_t(r * k + j)]) * xs[size_t(t * k + j)];
-      e += d * d;
-    }
-  return e;
-}
-}  // namespace
+using test::make_stats;
+using test::output_error;
+using test::random_weights;
 
 TEST(Gptq, MatchesTheClosedFormObqUpdate) {
   const int64_t rows = 6, k = 40;  // k > lazy batch (16) so the blocked update is exercised

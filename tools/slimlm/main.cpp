@@ -36,6 +36,37 @@ void check_model_path(const std::string& path) {
   if (!std::filesystem::exists(path, ec)) fail(path, ": no such file or directory");
 }
 
+void check_output_folder(const std::string& out) {
+  const auto dir = std::filesystem::path(out).parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir)) fail(out, ": folder ", dir.string(), " does not exist");
+}
+
+pipeline::CalibOptions CalibFlags::options() const {
+  pipeline::CalibOptions co;
+  co.ids_file = ids;
+  if (ids.empty()) {
+    co.file = file;
+    for (const char* p : {"../shared/data/brown/brown.txt", "/work/shared/data/brown/brown.txt"})
+      if (co.file.empty() && std::filesystem::exists(p)) co.file = p;
+    if (co.file.empty()) fail("no calibration text found: pass --calib FILE");
+  }
+  co.samples = samples; co.len = len; co.seed = seed;
+  return co;
+}
+
+std::string CalibFlags::label() const {
+  const pipeline::CalibOptions co = options();
+  return cat(std::filesystem::path(co.ids_file.empty() ? co.file : co.ids_file).filename().string(), " ", samples, "x", len, " seed ", seed);
+}
+
+void add_calib_flags(CLI::App* sub, CalibFlags* f) {
+  sub->add_option("--calib", f->file, "calibration text (default ../shared/data/brown/brown.txt)");
+  sub->add_option("--calib-ids", f->ids, "calibration token ids (whitespace-separated) instead of text");
+  sub->add_option("--calib-samples", f->samples, "calibration sequences")->check(CLI::Range(1, 100000));
+  sub->add_option("--calib-len", f->len, "tokens per calibration sequence")->check(CLI::Range(2, 1 << 16));
+  sub->add_option("--seed", f->seed, "seed for picking calibration sequences");
+}
+
 }  // namespace slimlm::cli
 
 int main(int argc, char** argv) {
@@ -48,11 +79,12 @@ int main(int argc, char** argv) {
   slimlm::cli::add_bench(app);
   slimlm::cli::add_convert(app);
   slimlm::cli::add_quantize(app);
+  slimlm::cli::add_prune(app);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
     if (!known) {
-      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize)\n", argv[1]);
+      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize, prune)\n", argv[1]);
       return 2;
     }
   }

@@ -17,21 +17,15 @@ namespace slimlm::cli {
 
 namespace {
 struct QuantizeOptions {
-  std::string model, out, method = "gptq", type, format = "slimlm", calib, calib_ids;
+  std::string model, out, method = "gptq", type, format = "slimlm";
+  CalibFlags calib;
   int bits = 4;
   int64_t group = 128;
   bool sym = false, asym = false, act_order = false, json = false, no_progress = false;
   double damp = 0.01;
-  int64_t samples = 64, len = 256, sample_tokens = 512;
-  uint64_t seed = 1;
+  int64_t sample_tokens = 512;
   int threads = 0;
 };
-
-std::string default_calib() {
-  for (const char* p : {"../shared/data/brown/brown.txt", "/work/shared/data/brown/brown.txt"})
-    if (std::filesystem::exists(p)) return p;
-  fail("no calibration text found: pass --calib FILE");
-}
 
 // The storage type from --type, or from --bits/--group/--sym with --format gguf|slimlm.
 std::unique_ptr<quant::Codec> pick_codec(const QuantizeOptions& o) {
@@ -57,10 +51,7 @@ void run_quantize(const QuantizeOptions& o) {
     fail("unknown --method '", o.method, "' (rtn, gptq, awq, awq+gptq)");
   const auto codec = pick_codec(o);
   check_model_path(o.model);
-  {  // fail before the work when the output cannot be written
-    const auto dir = std::filesystem::path(o.out).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir)) fail(o.out, ": folder ", dir.string(), " does not exist");
-  }
+  check_output_folder(o.out);  // fail before the work when the output cannot be written
   auto m = load_model(o.model);
   for (const Block& b : m->blocks)
     for (const Tensor* t : b.linears())
@@ -68,13 +59,7 @@ void run_quantize(const QuantizeOptions& o) {
         fail(t->name, ": rows of ", t->cols(), " do not fit ", codec->name(), " blocks of ", codec->group());
 
   std::vector<std::vector<int32_t>> calib;
-  pipeline::CalibOptions co;
-  if (calibrated) {
-    co.ids_file = o.calib_ids;
-    if (co.ids_file.empty()) co.file = o.calib.empty() ? default_calib() : o.calib;
-    co.samples = o.samples; co.len = o.len; co.seed = o.seed;
-    calib = pipeline::load_calibration(*m, co);
-  }
+  if (calibrated) calib = pipeline::load_calibration(*m, o.calib.options());
   pipeline::Wants wants;
   wants.stats = calibrated;
   wants.hessian = o.method == "gptq" || o.method == "awq+gptq";
@@ -129,7 +114,7 @@ void run_quantize(const QuantizeOptions& o) {
   std::vector<std::pair<std::string, gguf::Value>> meta = {
       {"slimlm.quant.method", gguf::Value::of_str(o.method)},
       {"slimlm.quant.type", gguf::Value::of_str(codec->name())},
-      {"slimlm.quant.calib", gguf::Value::of_str(calibrated ? cat(std::filesystem::path(co.ids_file.empty() ? co.file : co.ids_file).filename().string(), " ", o.samples, "x", o.len, " seed ", o.seed) : "none")},
+      {"slimlm.quant.calib", gguf::Value::of_str(calibrated ? o.calib.label() : "none")},
   };
   if (wants.hessian) meta.push_back({"slimlm.quant.act_order", gguf::Value::of_bool(o.act_order)});
   save_gguf_as_is(*m, o.out, meta);
@@ -168,11 +153,7 @@ void add_quantize(CLI::App& app) {
   sub->add_option("--format", o.format, "gguf: a llama.cpp block type (must match bits/group); slimlm: slimlm's types (default)");
   sub->add_flag("--act-order", o.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal (static groups)");
   sub->add_option("--damp", o.damp, "GPTQ: dampening as a fraction of the mean Hessian diagonal")->check(CLI::Range(0.0, 10.0));
-  sub->add_option("--calib", o.calib, "calibration text (default ../shared/data/brown/brown.txt)");
-  sub->add_option("--calib-ids", o.calib_ids, "calibration token ids (whitespace-separated) instead of text");
-  sub->add_option("--calib-samples", o.samples, "calibration sequences")->check(CLI::Range(1, 100000));
-  sub->add_option("--calib-len", o.len, "tokens per calibration sequence")->check(CLI::Range(2, 1 << 16));
-  sub->add_option("--seed", o.seed, "seed for picking calibration sequences");
+  add_calib_flags(sub, &o.calib);
   sub->add_flag("--json", o.json, "print a JSON summary on stdout");
   sub->add_flag("--no-progress", o.no_progress, "no progress bar");
   add_threads(sub, &o.threads);
