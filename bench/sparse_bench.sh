@@ -17,7 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "kernels ..." >&2
-OMP_NUM_THREADS=1 "$build/slimlm_bench" --benchmark_filter=BM_Sparse --benchmark_min_time=0.3s \
+OMP_NUM_THREADS=1 "$build/slimlm_bench" --benchmark_filter=BM_Sparse --benchmark_min_time=0.3 \
   --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true --benchmark_format=json > "$tmp/kernels.json"
 
 echo "model ..." >&2

@@ -17,8 +17,8 @@ float get_f16(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return f16_
 
 size_t sparse_row_bytes(const CustomLayout& l, int64_t n) {
   if (l.kind == CustomKind::Bitmap) return bitmap_bytes(n) + 2 * size_t(l.cap);
-  const size_t slots = size_t(n_groups(l, n)) * size_t(l.keep);
-  return 2 * slots + (slots * size_t(nm_index_bits(int(l.group))) + 7) / 8;
+  const int64_t ng = n_groups(l, n);
+  return size_t(ng / kNmChunk) * nm_chunk_bytes(l, kNmChunk) + nm_chunk_bytes(l, ng % kNmChunk);
 }
 
 int max_group_nonzeros(const float* src, int64_t n, int m) {
@@ -46,13 +46,17 @@ void sparse_row_to_f32(const CustomLayout& l, const uint8_t* src, float* dst, in
       if (src[i >> 3] >> (i & 7) & 1) dst[i] = get_f16(vals + 2 * p++);
     return;
   }
-  const int64_t ng = n_groups(l, n), slots = ng * l.keep;
-  thread_local std::vector<uint8_t> idx;
-  idx.resize(size_t(slots));
-  unpack_codes(src + 2 * slots, slots, nm_index_bits(int(l.group)), idx.data());
-  for (int64_t s = 0; s < slots; ++s) {
-    const int64_t c = (s / l.keep) * l.group + idx[size_t(s)];
-    if (c < n) dst[c] += get_f16(src + 2 * s);  // += : a corrupt file with repeated indices sums, as the kernels do
+  const int64_t ng = n_groups(l, n), ib = nm_index_bits(int(l.group));
+  uint8_t idx[kNmChunk * 16];
+  for (int64_t g0 = 0; g0 < ng; g0 += kNmChunk) {
+    const int64_t gl = std::min<int64_t>(kNmChunk, ng - g0), slots = gl * l.keep;
+    const uint8_t* vals = src + (slots * ib + 7) / 8;
+    unpack_codes(src, slots, int(ib), idx);
+    for (int64_t s = 0; s < slots; ++s) {
+      const int64_t c = (g0 + s / l.keep) * l.group + idx[s];
+      if (c < n) dst[c] += get_f16(vals + 2 * s);  // += : a corrupt file with repeated indices sums, as the kernels do
+    }
+    src += nm_chunk_bytes(l, gl);
   }
 }
 
@@ -69,7 +73,9 @@ void sparse_row_from_f32(const CustomLayout& l, const float* src, uint8_t* dst, 
   }
   const int m = int(l.group), keep = l.keep;
   const int64_t ng = n_groups(l, n), slots = ng * keep;
-  std::vector<uint8_t> idx(size_t(slots), 0);
+  std::vector<uint8_t> idx(size_t(slots), 0), staged(size_t(2 * slots), 0);  // slot order, then chunked
+  uint8_t* out = dst;
+  dst = staged.data();
   for (int64_t g = 0; g < ng; ++g) {
     const int64_t g0 = g * m, len = std::min<int64_t>(m, n - g0);
     int used = 0;
@@ -92,7 +98,14 @@ void sparse_row_from_f32(const CustomLayout& l, const float* src, uint8_t* dst, 
       ++s;
     }
   }
-  pack_codes(idx.data(), slots, nm_index_bits(m), dst + 2 * slots);
+  const int ib = nm_index_bits(m);
+  for (int64_t g0 = 0; g0 < ng; g0 += kNmChunk) {  // regroup: indices then values per chunk
+    const int64_t gl = std::min<int64_t>(kNmChunk, ng - g0), cs = gl * keep;
+    const size_t ibytes = size_t(cs * ib + 7) / 8;
+    pack_codes(idx.data() + g0 * keep, cs, ib, out);
+    std::memcpy(out + ibytes, staged.data() + 2 * g0 * keep, size_t(2 * cs));
+    out += ibytes + size_t(2 * cs);
+  }
 }
 
 }  // namespace slimlm

@@ -7,6 +7,15 @@
 
 namespace slimlm {
 
+// N:M rows are chunks of kNmChunk groups, each its indices (kNmChunk·N·nm_index_bits(M) bits,
+// a whole number of bytes) followed by its values, so a row is read as one stream (2:4: 4 index
+// bytes + 16 f16 values per 32 inputs). The last chunk holds the remaining groups.
+constexpr int kNmChunk = 8;
+inline size_t nm_chunk_bytes(const CustomLayout& l, int64_t groups) {
+  const size_t slots = size_t(groups) * size_t(l.keep);
+  return (slots * size_t(nm_index_bits(int(l.group))) + 7) / 8 + 2 * slots;
+}
+
 size_t sparse_row_bytes(const CustomLayout& l, int64_t n);
 // Decodes one row; indices past the row end (a short last N:M group) are skipped.
 void sparse_row_to_f32(const CustomLayout& l, const uint8_t* src, float* dst, int64_t n);

@@ -71,9 +71,15 @@ bool matmul_half(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, fl
   }
   if (!is_sparse(w.type)) return false;
   const CustomLayout l = custom_layout(w.type);
-  if (simd && n_tok >= kHalfBatchMin) matmul_xt(w, l, x, ldx, n_tok, y, ldy);
-  else matmul_dots(w, pick_dot(w.type, l, simd), l, x, ldx, n_tok, y, ldy);
-  return true;
+  if (n_tok < kHalfBatchMin) {
+    matmul_dots(w, pick_dot(w.type, l, simd), l, x, ldx, n_tok, y, ldy);
+    return true;
+  }
+  if (simd && n_tok >= kTokTile) {
+    matmul_xt(w, l, x, ldx, n_tok, y, ldy);
+    return true;
+  }
+  return false;  // a few tokens: rows decoded into matmul.cpp's f32 tile (a padded 32-token tile wastes more)
 }
 
 }  // namespace slimlm::kernels

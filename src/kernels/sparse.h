@@ -1,6 +1,6 @@
 // Kernels for weights with f16 values: dense f16 (decode baseline), N:M structured sparse and
 // bitmap sparse (formats: core/dtype_sparse.h). kernels::matmul hands these types to
-// matmul_half(); few tokens use one dot per (row, token), more use transposed activations.
+// matmul_half(); few tokens use one dot per (row, token), many use transposed activations.
 #pragma once
 #include "core/dtype_custom.h"
 #include "model/model.h"
@@ -8,9 +8,10 @@
 
 namespace slimlm::kernels {
 
-// Below this many tokens a matmul is dot products over the row (decode); from it on, sparse
-// weights multiply a transposed activation tile (each nonzero feeds kTokTile tokens) and dense
-// f16 goes to the f32 tile path of matmul.cpp.
+// Below kHalfBatchMin tokens a matmul is dot products over the row (decode); from kTokTile
+// tokens on, sparse weights multiply a transposed activation tile (each nonzero feeds kTokTile
+// tokens); in between, and dense f16 from kHalfBatchMin on, rows are decoded into the f32 tile
+// path of matmul.cpp.
 constexpr int64_t kHalfBatchMin = 4;
 constexpr int kTokTile = 32;
 

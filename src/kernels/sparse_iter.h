@@ -2,7 +2,7 @@
 // Shared by the scalar reference and the AVX2 batched kernel (which includes it after its
 // target pragma so the visitor is compiled for AVX2 there).
 #pragma once
-#include "core/dtype_custom.h"
+#include "core/dtype_sparse.h"
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -27,16 +27,20 @@ inline void for_each_nonzero(const CustomLayout& l, const uint8_t* row, int64_t 
     }
     return;
   }
-  const int keep = l.keep, mm = int(l.group);
-  const int64_t ng = (n + mm - 1) / mm, slots = ng * keep;
-  thread_local std::vector<uint8_t> idx;
-  if (idx.size() < size_t(slots)) idx.resize(size_t(slots));
-  unpack_codes(row + 2 * slots, slots, nm_index_bits(mm), idx.data());
-  for (int64_t g = 0, s = 0; g < ng; ++g)
-    for (int k = 0; k < keep; ++k, ++s) {
-      const int64_t c = g * mm + idx[size_t(s)];
-      if (c < n) f(c, u16(row + 2 * s));
-    }
+  const int keep = l.keep, mm = int(l.group), ib = nm_index_bits(mm);
+  const int64_t ng = (n + mm - 1) / mm;
+  uint8_t idx[kNmChunk * 16];
+  for (int64_t g0 = 0; g0 < ng; g0 += kNmChunk) {  // chunks: indices, then values (dtype_sparse.h)
+    const int64_t gl = std::min<int64_t>(kNmChunk, ng - g0), slots = gl * keep;
+    const uint8_t* vals = row + (slots * ib + 7) / 8;
+    unpack_codes(row, slots, ib, idx);
+    for (int64_t g = 0, s = 0; g < gl; ++g)
+      for (int k = 0; k < keep; ++k, ++s) {
+        const int64_t c = (g0 + g) * mm + idx[s];
+        if (c < n) f(c, u16(vals + 2 * s));
+      }
+    row = vals + 2 * slots;
+  }
 }
 
 }  // namespace slimlm::kernels
