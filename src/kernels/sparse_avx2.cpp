@@ -4,6 +4,7 @@
 // to their columns with a permute from a 256-entry table of mask bytes. Decode reads
 // 1.125 bytes per weight (2:4) instead of 2 (dense f16): the win when memory bandwidth binds.
 #include "kernels/sparse.h"
+#include "core/dtype_sparse.h"  // before the target pragma: its inline functions stay baseline
 #include <algorithm>
 #include <array>
 #include <cstring>

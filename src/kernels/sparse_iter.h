@@ -32,13 +32,25 @@ inline void for_each_nonzero(const CustomLayout& l, const uint8_t* row, int64_t 
   uint8_t idx[kNmChunk * 16];
   for (int64_t g0 = 0; g0 < ng; g0 += kNmChunk) {  // chunks: indices, then values (dtype_sparse.h)
     const int64_t gl = std::min<int64_t>(kNmChunk, ng - g0), slots = gl * keep;
-    const uint8_t* vals = row + (slots * ib + 7) / 8;
-    unpack_codes(row, slots, ib, idx);
-    for (int64_t g = 0, s = 0; g < gl; ++g)
-      for (int k = 0; k < keep; ++k, ++s) {
-        const int64_t c = (g0 + g) * mm + idx[s];
-        if (c < n) f(c, u16(vals + 2 * s));
-      }
+    const int64_t ibytes = (slots * ib + 7) / 8;
+    const uint8_t* vals = row + ibytes;
+    if (ibytes <= 8) {  // e.g. 2:4 (32 bits per chunk): shift the indices out of one word
+      uint64_t w = 0;
+      std::memcpy(&w, row, size_t(ibytes));
+      const uint64_t mask = (uint64_t(1) << ib) - 1;
+      for (int64_t g = 0, s = 0; g < gl; ++g)
+        for (int k = 0; k < keep; ++k, ++s, w >>= ib) {
+          const int64_t c = (g0 + g) * mm + int64_t(w & mask);
+          if (c < n) f(c, u16(vals + 2 * s));
+        }
+    } else {
+      unpack_codes(row, slots, ib, idx);
+      for (int64_t g = 0, s = 0; g < gl; ++g)
+        for (int k = 0; k < keep; ++k, ++s) {
+          const int64_t c = (g0 + g) * mm + idx[s];
+          if (c < n) f(c, u16(vals + 2 * s));
+        }
+    }
     row = vals + 2 * slots;
   }
 }
