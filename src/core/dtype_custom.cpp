@@ -1,4 +1,5 @@
 #include "core/dtype_custom.h"
+#include "core/dtype_sparse.h"
 #include "core/error.h"
 #include <algorithm>
 #include <cmath>
@@ -7,8 +8,31 @@
 
 namespace slimlm {
 
-// id = bit31 | kind << 28 | sym << 27 | bits << 23 | group (21 bits)
+// id = bit31 | kind << 28 | sym << 27 | bits << 23 | group (21 bits)   (Uniform, Codebook, Grid)
+// id = bit31 | 4 << 28 | keep << 8 | M                                  (NM, f16 values)
+// id = bit31 | 5 << 28 | cap (28 bits)                                  (Bitmap, f16 values)
+namespace {
+constexpr uint32_t kCapMax = (1u << 28) - 1;
+bool valid_nm(uint32_t keep, uint32_t m) { return m >= 2 && m <= 16 && keep >= 1 && keep < m; }
+}  // namespace
+
+DType nm_type(int keep, int m) {
+  if (!valid_nm(uint32_t(keep), uint32_t(m))) fail("sparse format ", keep, ":", m, " is out of range (N:M with 2 <= M <= 16, 1 <= N < M)");
+  return DType(kCustomTypeBit | uint32_t(CustomKind::NM) << 28 | uint32_t(keep) << 8 | uint32_t(m));
+}
+
+DType bitmap_type(int64_t cap) {
+  if (cap < 1 || cap > int64_t(kCapMax)) fail("bitmap format: ", cap, " value slots per row is out of range (1..", kCapMax, ")");
+  return DType(kCustomTypeBit | uint32_t(CustomKind::Bitmap) << 28 | uint32_t(cap));
+}
+
+int nm_index_bits(int m) { int b = 1; while ((1 << b) < m) ++b; return b; }
+
+bool is_sparse(DType t) { return is_custom(t) && is_sparse(custom_layout(t)); }
+
 DType custom_type(const CustomLayout& l) {
+  if (l.kind == CustomKind::NM) return nm_type(l.keep, int(l.group));
+  if (l.kind == CustomKind::Bitmap) return bitmap_type(l.cap);
   if (l.bits < 2 || l.bits > 8) fail("custom format: ", l.bits, " bits is out of range (2..8)");
   const bool grouped = l.kind != CustomKind::Codebook;
   if (grouped && (l.group < 1 || l.group > (1 << 20))) fail("custom format: group size ", l.group, " is out of range (1..1048576)");
@@ -20,6 +44,8 @@ DType custom_type(const CustomLayout& l) {
 bool valid_custom_id(uint32_t id) {
   if (!(id & kCustomTypeBit)) return false;
   const uint32_t kind = (id >> 28) & 7, sym = (id >> 27) & 1, bits = (id >> 23) & 15, group = id & 0x1fffff;
+  if (kind == uint32_t(CustomKind::NM)) return (id & 0x0fff0000u) == 0 && valid_nm((id >> 8) & 0xff, id & 0xff);
+  if (kind == uint32_t(CustomKind::Bitmap)) return (id & kCapMax) != 0;
   if (kind < 1 || kind > 3 || bits < 2 || bits > 8) return false;
   if (kind == uint32_t(CustomKind::Codebook)) return group == 0 && !sym;
   if (sym && kind != uint32_t(CustomKind::Uniform)) return false;
@@ -31,6 +57,13 @@ CustomLayout custom_layout(DType t) {
   if (!valid_custom_id(id)) fail("unknown tensor type id ", id);
   CustomLayout l;
   l.kind = CustomKind((id >> 28) & 7);
+  if (is_sparse(l)) {  // canonical form: 16-bit (f16) values
+    l.bits = 16;
+    l.group = l.kind == CustomKind::NM ? int64_t(id & 0xff) : 0;
+    l.keep = l.kind == CustomKind::NM ? int((id >> 8) & 0xff) : 0;
+    l.cap = l.kind == CustomKind::Bitmap ? int64_t(id & kCapMax) : 0;
+    return l;
+  }
   l.sym = (id >> 27) & 1;
   l.bits = int((id >> 23) & 15);
   l.group = int64_t(id & 0x1fffff);
@@ -43,12 +76,15 @@ std::string custom_name(const CustomLayout& l) {
     case CustomKind::Uniform: return (l.sym ? "s" : "u") + b + "g" + std::to_string(l.group);
     case CustomKind::Codebook: return "lut" + b;
     case CustomKind::Grid: return "nf" + b + "g" + std::to_string(l.group);
+    case CustomKind::NM: return "nm" + std::to_string(l.keep) + ":" + std::to_string(l.group);
+    case CustomKind::Bitmap: return "bm" + std::to_string(l.cap);
   }
   return "?";
 }
 
 size_t custom_row_bytes(const CustomLayout& l, int64_t n) {
   if (n < 0) fail("negative row length");
+  if (is_sparse(l)) return sparse_row_bytes(l, n);
   const size_t codes = (size_t(n) * size_t(l.bits) + 7) / 8;
   if (l.kind == CustomKind::Codebook) return (size_t(1) << l.bits) * 2 + codes;
   const size_t ng = size_t((n + l.group - 1) / l.group);
@@ -84,6 +120,7 @@ void unpack_codes(const uint8_t* src, int64_t n, int bits, uint8_t* codes) {
 }
 
 void custom_row_to_f32(const CustomLayout& l, const uint8_t* src, float* dst, int64_t n) {
+  if (is_sparse(l)) return sparse_row_to_f32(l, src, dst, n);
   thread_local std::vector<uint8_t> codes;
   if (codes.size() < size_t(n)) codes.resize(size_t(n));
   uint16_t h;

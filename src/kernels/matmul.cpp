@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
+#include "kernels/sparse.h"
 #include <cstdlib>
 #include <omp.h>
 #include <vector>
@@ -94,12 +95,14 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  if (matmul_half(w, x, ldx, n_tok, y, ldy)) return;  // f16 decode, N:M and bitmap sparse (sparse.h)
   if (!exact())
     if (const QDotTraits* q = find_qdot(w.type); q != nullptr && w.cols() % act_block(q->act) == 0)
       return matmul_q8(w, *q, x, ldx, n_tok, y, ldy);
   const int64_t rows = w.rows(), k = w.cols();
   const size_t rb = row_bytes(w.type, k);
   const bool direct = w.type == DType::F32;
+  const bool f16c = w.type == DType::F16 && simd_enabled();  // exact conversion, F16C instructions
   const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
 #pragma omp parallel if (rows * k * n_tok > 32768)
   {
@@ -114,7 +117,8 @@ void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* 
         if (direct) {
           wp[r] = reinterpret_cast<const float*>(src);
         } else {
-          row_to_f32(w.type, src, buf.data() + r * k, k);
+          if (f16c) avx2::f16_row_to_f32(src, buf.data() + r * k, k);
+          else row_to_f32(w.type, src, buf.data() + r * k, k);
           wp[r] = buf.data() + r * k;
         }
       }

@@ -77,6 +77,9 @@ std::unique_ptr<Model> load_gguf(const std::string& path);
 std::unique_ptr<Model> load_llama2c(const std::string& path);
 std::unique_ptr<Model> load_hf(const std::string& dir);
 
+// A matrix in `type` when its rows fit the type's blocks, otherwise f16 (llama.cpp's fallback
+// for odd shapes); vectors (norms, biases) as f32. Returns `t` itself when nothing changes.
+Tensor convert_tensor(const Tensor& t, DType type);
 // Writes `m` as GGUF with every matrix weight converted to `type` (norms stay f32);
 // keeps the source's tokenizer metadata when there is one.
 void save_gguf(const Model& m, const std::string& path, DType type);

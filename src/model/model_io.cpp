@@ -1,4 +1,5 @@
 #include "core/dtype_custom.h"
+#include "core/dtype_sparse.h"
 #include "core/error.h"
 #include "io/gguf.h"
 #include "model/arch.h"
@@ -22,12 +23,21 @@ Tensor Tensor::from_f32(std::string name, std::vector<int64_t> ne, const float* 
   t.name = std::move(name);
   t.type = type;
   t.ne = std::move(ne);
-  if (is_custom(type)) fail("tensor '", t.name, "': ", type_name(type), " weights are made by `slimlm quantize`, not by rounding");
-  const TypeTraits& tt = traits(type);
-  if (!tt.from_f32) fail("cannot write tensors of type ", tt.name);
+  const bool sparse = is_sparse(type);  // exact encodings of rows that fit the pattern
+  if (is_custom(type) && !sparse) fail("tensor '", t.name, "': ", type_name(type), " weights are made by `slimlm quantize`, not by rounding");
+  if (!sparse && !traits(type).from_f32) fail("cannot write tensors of type ", traits(type).name);
   const size_t rb = row_bytes(type, t.cols());
   auto buf = std::make_shared<std::vector<uint8_t>>(rb * size_t(t.rows()));
-  for (int64_t r = 0; r < t.rows(); ++r) tt.from_f32(src + r * t.cols(), buf->data() + size_t(r) * rb, t.cols());
+  for (int64_t r = 0; r < t.rows(); ++r) {
+    const float* s = src + r * t.cols();
+    uint8_t* d = buf->data() + size_t(r) * rb;
+    if (!sparse) { traits(type).from_f32(s, d, t.cols()); continue; }
+    try {
+      sparse_row_from_f32(custom_layout(type), s, d, t.cols());
+    } catch (const Error& e) {
+      fail("tensor '", t.name, "' row ", r, ": ", e.what());
+    }
+  }
   t.data = buf->data();
   t.nbytes = buf->size();
   t.keep = buf;

@@ -5,16 +5,15 @@
 
 namespace slimlm {
 
-namespace {
-// Matrices go to `type` when their rows fit its blocks; otherwise f16 (like llama.cpp's
-// fallback for odd shapes). Vectors (norms, biases) stay f32.
-Tensor convert(const Tensor& t, DType type) {
+Tensor convert_tensor(const Tensor& t, DType type) {
   if (t.ne.size() < 2) return t.type == DType::F32 ? t : Tensor::from_f32(t.name, t.ne, t.to_f32().data());
   DType dst = t.cols() % traits(type).block == 0 ? type : DType::F16;
   if (t.type == dst) return t;
   std::vector<float> f = t.to_f32();
   return Tensor::from_f32(t.name, t.ne, f.data(), dst);
 }
+
+namespace {
 
 uint32_t file_type(DType t) {  // 0 also for types without an ftype of their own  // llama_ftype values
   switch (t) {
@@ -71,7 +70,7 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
   keep.reserve(4 + m.blocks.size() * 16);
   auto add = [&](const Tensor& t, const std::string& name) {
     if (t.empty()) return;
-    keep.push_back(type ? convert(t, *type) : t);
+    keep.push_back(type ? convert_tensor(t, *type) : t);
     const Tensor& c = keep.back();
     w.add_tensor(name, c.type, c.ne, c.data, c.nbytes);
   };
