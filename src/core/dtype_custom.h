@@ -13,12 +13,15 @@ enum class CustomKind : uint32_t {
   Uniform = 1,   // per group: f16 scale, u8 zero (asym only); x = scale * (q - zero)
   Codebook = 2,  // per row: 2^bits f16 centroids; x = lut[q]   (SqueezeLLM-style, k-means)
   Grid = 3,      // per group: f16 absmax scale; x = scale * nf_grid(bits)[q]   (NF4-style)
+  RowInt8 = 4,   // per row (output channel): f32 scale, int8 codes; x = scale * q   (W8A8,
+                 // multiplied by int8 activations in kernels/w8a8.h; bits 8, no group, no sym bit)
 };
 
 // Row layout (n = row length, ng = ceil(n / group), the last group may be shorter):
 //   Uniform:  ng x f16 scale | ng x u8 zero (asym only) | codes
 //   Codebook: 2^bits x f16 centroids | codes
 //   Grid:     ng x f16 scale | codes
+//   RowInt8:  f32 scale | n x int8 (two's complement, in [-127, 127])
 // codes: n codes of `bits` bits as a little-endian bit stream, padded to a whole byte.
 struct CustomLayout {
   CustomKind kind = CustomKind::Uniform;
@@ -33,9 +36,12 @@ constexpr uint32_t kCustomTypeBit = 0x80000000u;
 inline bool is_custom(DType t) { return (uint32_t(t) & kCustomTypeBit) != 0; }
 // Throws Error when the layout is out of range (bits 2..8, group 1..2^20).
 DType custom_type(const CustomLayout& l);
+// The W8A8 type: RowInt8, 8 bits (name "w8a8").
+DType w8a8_type();
+inline bool is_w8a8(DType t) { return is_custom(t) && ((uint32_t(t) >> 28) & 7) == uint32_t(CustomKind::RowInt8); }
 CustomLayout custom_layout(DType t);        // throws Error for ids that decode to nothing valid
 bool valid_custom_id(uint32_t id);
-std::string custom_name(const CustomLayout& l);  // e.g. "u4g128", "s3g64", "lut4", "nf4g64"
+std::string custom_name(const CustomLayout& l);  // e.g. "u4g128", "s3g64", "lut4", "nf4g64", "w8a8"
 
 size_t custom_row_bytes(const CustomLayout& l, int64_t n);
 void custom_row_to_f32(const CustomLayout& l, const uint8_t* src, float* dst, int64_t n);

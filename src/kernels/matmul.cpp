@@ -4,6 +4,8 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
+#include "kernels/w8a8.h"
+#include "core/dtype_custom.h"
 #include <cstdlib>
 #include <omp.h>
 #include <vector>
@@ -94,6 +96,7 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  if (!exact() && is_w8a8(w.type)) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
   if (!exact())
     if (const QDotTraits* q = find_qdot(w.type); q != nullptr && w.cols() % act_block(q->act) == 0)
       return matmul_q8(w, *q, x, ldx, n_tok, y, ldy);

@@ -43,7 +43,8 @@ QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteSta
   if (st.k != cols || int64_t(st.xtx.size()) != cols * cols) fail("GPTQ: statistics do not match a ", cols, "-column weight");
   if (st.count <= 0) fail("GPTQ: no calibration tokens");
   if (!c.tail_ok() && cols % c.group() != 0) fail(c.name(), " needs rows that are a multiple of ", c.group(), ", not ", cols);
-  const int64_t G = c.group(), ng = (cols + G - 1) / G;
+  // A group at least as long as the row (per-channel codecs such as w8a8) is one group per row.
+  const int64_t G = std::min(c.group(), cols), ng = (cols + G - 1) / G;
 
   MatF W = Eigen::Map<const MatF>(w, rows, cols);
   MatD H = Eigen::Map<const MatD>(st.xtx.data(), cols, cols) * (2.0 / double(st.count));
@@ -72,7 +73,8 @@ QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteSta
   const MatF U = inverse_hessian_factor(H, o.damp);
 
   // Without act-order a group never straddles a lazy batch: B is a multiple of G (or G itself).
-  const int64_t B = G >= o.block ? G : std::max<int64_t>(1, o.block / G) * G;
+  // A whole-row group is fitted at column 0, before any update, so any B works for it.
+  const int64_t B = G == cols ? std::min(cols, o.block) : G >= o.block ? G : std::max<int64_t>(1, o.block / G) * G;
   double err_total = 0;
   MatF E(rows, B);
   for (int64_t i1 = 0; i1 < cols; i1 += B) {
