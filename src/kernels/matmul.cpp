@@ -96,7 +96,8 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
-  if (!exact() && is_w8a8(w.type)) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
+  // w8a8: int8 x int8 sums stay exact in int32 for rows up to 2^31 / 127² (> 131072) elements
+  if (!exact() && is_w8a8(w.type) && w.cols() <= 131072) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
   if (!exact())
     if (const QDotTraits* q = find_qdot(w.type); q != nullptr && w.cols() % act_block(q->act) == 0)
       return matmul_q8(w, *q, x, ldx, n_tok, y, ldy);
