@@ -34,18 +34,22 @@ DType custom_type(const CustomLayout& l) {
   if (l.kind == CustomKind::NM) return nm_type(l.keep, int(l.group));
   if (l.kind == CustomKind::Bitmap) return bitmap_type(l.cap);
   if (l.bits < 2 || l.bits > 8) fail("custom format: ", l.bits, " bits is out of range (2..8)");
-  const bool grouped = l.kind != CustomKind::Codebook;
+  if (l.kind == CustomKind::RowInt8 && (l.bits != 8 || l.sym)) fail("custom format: per-row int8 has 8 bits and no sym flag");
+  const bool grouped = l.kind != CustomKind::Codebook && l.kind != CustomKind::RowInt8;
   if (grouped && (l.group < 1 || l.group > (1 << 20))) fail("custom format: group size ", l.group, " is out of range (1..1048576)");
   if (l.sym && l.kind != CustomKind::Uniform) fail("custom format: only uniform formats have a symmetric variant");
   return DType(kCustomTypeBit | uint32_t(l.kind) << 28 | uint32_t(l.sym) << 27 | uint32_t(l.bits) << 23 |
                uint32_t(grouped ? l.group : 0));
 }
 
+DType w8a8_type() { return custom_type(CustomLayout{CustomKind::RowInt8, 8, false, 0}); }
+
 bool valid_custom_id(uint32_t id) {
   if (!(id & kCustomTypeBit)) return false;
   const uint32_t kind = (id >> 28) & 7, sym = (id >> 27) & 1, bits = (id >> 23) & 15, group = id & 0x1fffff;
   if (kind == uint32_t(CustomKind::NM)) return (id & 0x0fff0000u) == 0 && valid_nm((id >> 8) & 0xff, id & 0xff);
   if (kind == uint32_t(CustomKind::Bitmap)) return (id & kCapMax) != 0;
+  if (kind == uint32_t(CustomKind::RowInt8)) return bits == 8 && group == 0 && !sym;
   if (kind < 1 || kind > 3 || bits < 2 || bits > 8) return false;
   if (kind == uint32_t(CustomKind::Codebook)) return group == 0 && !sym;
   if (sym && kind != uint32_t(CustomKind::Uniform)) return false;
@@ -78,6 +82,7 @@ std::string custom_name(const CustomLayout& l) {
     case CustomKind::Grid: return "nf" + b + "g" + std::to_string(l.group);
     case CustomKind::NM: return "nm" + std::to_string(l.keep) + ":" + std::to_string(l.group);
     case CustomKind::Bitmap: return "bm" + std::to_string(l.cap);
+    case CustomKind::RowInt8: return "w8a8";
   }
   return "?";
 }
@@ -86,6 +91,7 @@ size_t custom_row_bytes(const CustomLayout& l, int64_t n) {
   if (n < 0) fail("negative row length");
   if (is_sparse(l)) return sparse_row_bytes(l, n);
   const size_t codes = (size_t(n) * size_t(l.bits) + 7) / 8;
+  if (l.kind == CustomKind::RowInt8) return 4 + size_t(n);
   if (l.kind == CustomKind::Codebook) return (size_t(1) << l.bits) * 2 + codes;
   const size_t ng = size_t((n + l.group - 1) / l.group);
   const size_t per_group = l.kind == CustomKind::Uniform && !l.sym ? 3 : 2;
@@ -124,6 +130,13 @@ void custom_row_to_f32(const CustomLayout& l, const uint8_t* src, float* dst, in
   thread_local std::vector<uint8_t> codes;
   if (codes.size() < size_t(n)) codes.resize(size_t(n));
   uint16_t h;
+  if (l.kind == CustomKind::RowInt8) {
+    float s;
+    std::memcpy(&s, src, 4);
+    const int8_t* q = reinterpret_cast<const int8_t*>(src + 4);
+    for (int64_t i = 0; i < n; ++i) dst[i] = s * float(q[i]);
+    return;
+  }
   if (l.kind == CustomKind::Codebook) {
     const int nc = 1 << l.bits;
     float lut[256];

@@ -16,6 +16,8 @@ enum class CustomKind : uint32_t {
   Grid = 3,      // per group: f16 absmax scale; x = scale * nf_grid(bits)[q]   (NF4-style)
   NM = 4,        // N:M structured sparsity: per group of M (= group) inputs, `keep` f16 values + indices
   Bitmap = 5,    // unstructured sparsity: 1 bit per input + `cap` f16 value slots per row
+  RowInt8 = 6,   // per row (output channel): f32 scale, int8 codes; x = scale * q   (W8A8,
+                 // multiplied by int8 activations in kernels/w8a8.h; bits 8, no group, no sym bit)
 };
 
 // Row layout (n = row length, ng = ceil(n / group), the last group may be shorter):
@@ -26,6 +28,7 @@ enum class CustomKind : uint32_t {
 //             within a group; a short group pads with value 0 at unused indices)
 //   Bitmap:   ceil(n/8) bytes, bit i of byte j set = input 8j+i is nonzero | cap f16 values
 //             (the nonzeros in column order, then zeros)
+//   RowInt8:  f32 scale | n x int8 (two's complement, in [-127, 127])
 // codes: n codes of `bits` bits as a little-endian bit stream, padded to a whole byte.
 struct CustomLayout {
   CustomKind kind = CustomKind::Uniform;
@@ -42,9 +45,12 @@ constexpr uint32_t kCustomTypeBit = 0x80000000u;
 inline bool is_custom(DType t) { return (uint32_t(t) & kCustomTypeBit) != 0; }
 // Throws Error when the layout is out of range (bits 2..8, group 1..2^20).
 DType custom_type(const CustomLayout& l);
+// The W8A8 type: RowInt8, 8 bits (name "w8a8").
+DType w8a8_type();
+inline bool is_w8a8(DType t) { return is_custom(t) && ((uint32_t(t) >> 28) & 7) == uint32_t(CustomKind::RowInt8); }
 CustomLayout custom_layout(DType t);        // throws Error for ids that decode to nothing valid
 bool valid_custom_id(uint32_t id);
-std::string custom_name(const CustomLayout& l);  // e.g. "u4g128", "s3g64", "lut4", "nf4g64", "nm2:4", "bm320"
+std::string custom_name(const CustomLayout& l);  // e.g. "u4g128", "s3g64", "lut4", "nf4g64", "nm2:4", "bm320", "w8a8"
 inline bool is_sparse(const CustomLayout& l) { return l.kind == CustomKind::NM || l.kind == CustomKind::Bitmap; }
 bool is_sparse(DType t);
 DType nm_type(int keep, int m);      // N:M with f16 values, e.g. nm_type(2, 4)

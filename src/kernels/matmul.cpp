@@ -4,7 +4,9 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
+#include "core/dtype_custom.h"
 #include "kernels/sparse.h"
+#include "kernels/w8a8.h"
 #include <cstdlib>
 #include <omp.h>
 #include <vector>
@@ -95,6 +97,8 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  // w8a8: int8 x int8 sums stay exact in int32 for rows up to 2^31 / 127² (> 131072) elements
+  if (!exact() && is_w8a8(w.type) && w.cols() <= 131072) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
   if (matmul_half(w, x, ldx, n_tok, y, ldy)) return;  // f16 decode, N:M and bitmap sparse (sparse.h)
   if (!exact())
     if (const QDotTraits* q = find_qdot(w.type); q != nullptr && w.cols() % act_block(q->act) == 0)

@@ -4,7 +4,7 @@
 //   α* = argmin_α ‖W X − Q(W·diag(s)) (diag(s)⁻¹ X)‖²  over a grid α ∈ [0, 1)
 // diag(s)⁻¹ is folded into the op that produces X (the RMSNorm weight; the up projection's rows
 // for the down projection's input; the value projection for the output projection when the
-// head counts allow). Then, per group, the clipping ratio minimising the group's output error on
+// head counts allow; quant/scaling.cpp). Then, per group, the clipping ratio minimising the group's output error on
 // calibration tokens (the paper's auto-clip; skipped for q/k, whose errors the softmax reshapes).
 #include "core/error.h"
 #include "kernels/kernels.h"
@@ -50,12 +50,6 @@ std::vector<float> alpha_scales(const pipeline::SiteStats& st, double alpha) {
   return s;
 }
 
-Tensor divided(const Tensor& t, const std::vector<float>& s) {  // a norm weight / s
-  std::vector<float> v = t.to_f32();
-  for (size_t j = 0; j < v.size(); ++j) v[j] /= s[j];
-  return Tensor::from_f32(t.name, t.ne, v.data());
-}
-
 // Per (row, group): clip ratio in {1, 1 − 0.5/n, ...} minimising Σ_t (Δw_g · x_tg)² on the sample.
 std::vector<float> clip_search(const std::vector<float>& w, int64_t rows, int64_t k, const float* X, int64_t n,
                                const Codec& c, int grid) {
@@ -91,8 +85,7 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
   Block& b = m.blocks[size_t(layer)];
   const HParams& hp = m.hp;
   AwqBlock out;
-  for (int s = 0; s < kLinearSites; ++s)
-    for (Tensor* t : pipeline::site_weights(b, LinearSite(s))) out.w[s].push_back(t->to_f32());
+  static_cast<ScaledBlock&>(out) = f32_weights(b);
 
   // Sites in an order where each fold target is still f32 in `out`: FfnIn before FfnDown (up's rows).
   for (int s : {0, 2, 3, 1}) {
@@ -112,24 +105,8 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
       }
       if (err < best_err) { best_err = err; best_alpha = alpha; }
     }
-    const std::vector<float> sc = alpha_scales(st, best_alpha);
     out.alpha[s] = best_alpha;
-    out.scale[s] = sc;
-    for (size_t i = 0; i < ws.size(); ++i)
-      for (int64_t r = 0; r < ws[i]->rows(); ++r)
-        for (int64_t j = 0; j < k; ++j) out.w[s][i][size_t(r * k + j)] *= sc[size_t(j)];
-    switch (LinearSite(s)) {  // fold diag(s)⁻¹ into the producer of X
-      case LinearSite::AttnIn: b.attn_norm = divided(b.attn_norm, sc); break;
-      case LinearSite::FfnIn: b.ffn_norm = divided(b.ffn_norm, sc); break;
-      case LinearSite::FfnDown:
-        for (int64_t j = 0; j < k; ++j)
-          for (int64_t i = 0; i < hp.n_embd; ++i) out.w[2][1][size_t(j * hp.n_embd + i)] /= sc[size_t(j)];
-        break;
-      case LinearSite::AttnOut:
-        for (int64_t j = 0; j < k; ++j)
-          for (int64_t i = 0; i < hp.n_embd; ++i) out.w[0][2][size_t(j * hp.n_embd + i)] /= sc[size_t(j)];
-        break;
-    }
+    apply_input_scales(b, hp, out, LinearSite(s), alpha_scales(st, best_alpha));  // also fold diag(s)⁻¹
   }
 
   for (int s = 0; s < kLinearSites; ++s) {

@@ -132,8 +132,29 @@ class Block32 : public Codec {
   int bits_ = 4;
   bool affine_ = false;
 };
+// W8A8 weights: one symmetric int8 grid per row (output channel), f32 scale absmax / 127
+// (clip shrinks it); codes are stored as q + 128 in 1..255 like q8_0's, written as int8 q.
+class RowInt8 : public Codec {
+ public:
+  DType type() const override { return w8a8_type(); }
+  int64_t group() const override { return kWholeRow; }
+  GroupFit fit(const float* x, int64_t n, float clip) const override {
+    float a = 0;
+    for (int64_t i = 0; i < n; ++i) a = std::max(a, std::fabs(x[i]));
+    return GroupFit{a * clip / 127.f, 128.f};
+  }
+  int code(float x, const GroupFit& f) const override {
+    return f.scale == 0 ? 128 : clampi(std::lround(x / f.scale) + 128, 1, 255);
+  }
+  float value(int q, const GroupFit& f) const override { return f.scale * float(q - 128); }
+  void encode_row(const uint8_t* codes, const GroupFit* fits, int64_t n, uint8_t* dst) const override {
+    std::memcpy(dst, &fits[0].scale, 4);
+    for (int64_t i = 0; i < n; ++i) dst[4 + i] = uint8_t(int8_t(int(codes[i]) - 128));
+  }
+};
 }  // namespace
 
+std::unique_ptr<Codec> w8a8_codec() { return std::make_unique<RowInt8>(); }
 std::unique_ptr<Codec> uniform_codec(int bits, int64_t group, bool sym) { return std::make_unique<Uniform>(bits, group, sym); }
 std::unique_ptr<Codec> block_codec(DType t) { return std::make_unique<Block32>(t); }
 
@@ -143,9 +164,10 @@ std::unique_ptr<Codec> make_codec(const std::string& name) {
   if (std::regex_match(name, m, re)) return uniform_codec(std::stoi(m[2]), std::stoll(m[3]), m[1] == "s");
   static const std::regex nf("nf([2-8])g([0-9]+)");
   if (std::regex_match(name, m, nf)) return nf_codec(std::stoi(m[1]), std::stoll(m[2]));
+  if (name == "w8a8") return w8a8_codec();
   for (const char* b : {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0"})
     if (name == b) return block_codec(type_from_name(name));
-  fail("unknown quantization format '", name, "' (use q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG such as u4g128, or nfBgG such as nf4g64)");
+  fail("unknown quantization format '", name, "' (use q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG such as u4g128, nfBgG such as nf4g64, or w8a8)");
 }
 
 RowQuant rtn_row(const Codec& c, const float* w, int64_t n, const float* clip) {

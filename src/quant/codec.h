@@ -40,7 +40,11 @@ class Codec {
 std::unique_ptr<Codec> uniform_codec(int bits, int64_t group, bool sym);
 // ggml block types with a fixed group of 32: q4_0, q4_1, q5_0, q5_1, q8_0 (stock llama.cpp runs them).
 std::unique_ptr<Codec> block_codec(DType t);
-// By name: "q4_0".."q8_0", a uniform spec such as "u4g128" / "s3g64", or an NF grid "nf4g64".
+// W8A8 weights (slimlm type "w8a8"): per output channel symmetric int8, f32 scale; group() is
+// kWholeRow (one group per row). The runtime multiplies them with per-token int8 activations.
+constexpr int64_t kWholeRow = int64_t(1) << 40;
+std::unique_ptr<Codec> w8a8_codec();
+// By name: "q4_0".."q8_0", a uniform spec such as "u4g128" / "s3g64", an NF grid "nf4g64", or "w8a8".
 std::unique_ptr<Codec> make_codec(const std::string& name);
 
 // Round-to-nearest of a whole row with per-group fits: codes, fits and the dequantized row.

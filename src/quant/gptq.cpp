@@ -18,7 +18,8 @@ QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteSta
              const GptqOptions& o, GptqReport* rep) {
   MatD H = layer_hessian(st, cols, "GPTQ");
   if (!c.tail_ok() && cols % c.group() != 0) fail(c.name(), " needs rows that are a multiple of ", c.group(), ", not ", cols);
-  const int64_t G = c.group(), ng = (cols + G - 1) / G;
+  // A group at least as long as the row (per-channel codecs such as w8a8) is one group per row.
+  const int64_t G = std::min(c.group(), cols), ng = (cols + G - 1) / G;
 
   MatF W = Eigen::Map<const MatF>(w, rows, cols);
   const int64_t dead = drop_dead_columns(H, W);
@@ -44,7 +45,8 @@ QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteSta
   const MatF U = inverse_hessian_factor(H, o.damp, "GPTQ");
 
   // Without act-order a group never straddles a lazy batch: B is a multiple of G (or G itself).
-  const int64_t B = G >= o.block ? G : std::max<int64_t>(1, o.block / G) * G;
+  // A whole-row group is fitted at column 0, before any update, so any B works for it.
+  const int64_t B = G == cols ? std::min(cols, o.block) : G >= o.block ? G : std::max<int64_t>(1, o.block / G) * G;
   auto round_column = [&](int64_t r, int64_t i, const float* wr) {
     RowQuant& rq = q.r[size_t(r)];
     const int64_t col = perm[size_t(i)], g = col / G;

@@ -36,6 +36,21 @@ struct GptqReport { double err = 0; int64_t dead = 0; };
 QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Codec& c,
              const GptqOptions& o, GptqReport* rep = nullptr);
 
+// Per-input-channel scaling (quant/scaling.cpp), shared by AWQ and SmoothQuant: a block's
+// weights as f32 copies by site (pipeline::site_weights order) and the scales applied to them.
+struct ScaledBlock {
+  std::vector<std::vector<float>> w[kLinearSites];
+  std::vector<float> scale[kLinearSites];   // s per input channel (empty: not scaled)
+};
+ScaledBlock f32_weights(Block& b);
+// Whether s (one per o input channel, n_head·head_dim) is equal across the query heads that
+// share a kv head — the condition for folding o's scales into v's rows exactly.
+bool tied_across_kv_groups(const HParams& hp, const std::vector<float>& s);
+// W ← W·diag(s) for the weights in sb.w reading `site`, and diag(s)⁻¹ folded into the producer
+// of the site's input: attn_norm / ffn_norm (in b), or up's / v's rows in sb.w (bv in b). The
+// block's function is unchanged in exact arithmetic. AttnOut needs tied_across_kv_groups(s).
+void apply_input_scales(Block& b, const HParams& hp, ScaledBlock& sb, LinearSite site, const std::vector<float>& s);
+
 // AWQ (Lin et al. 2024): per-input-channel scales s = mean|x|^α (α by grid search on the
 // block's calibration sample) folded into the preceding norm / linear, then a per-group clip
 // search; the block's weights are returned as f32 (scaled) for the final rounding step.
@@ -45,13 +60,20 @@ struct AwqOptions {
   int clip_grid = 10;        // ratios 1, 1 - 0.5/clip_grid, ..., 0.5 + 0.5/clip_grid
   int64_t clip_tokens = 128; // calibration rows used by the clip search
 };
-struct AwqBlock {
-  // f32 weights after scaling, by site and position in pipeline::site_weights order
-  std::vector<std::vector<float>> w[kLinearSites];
+struct AwqBlock : ScaledBlock {  // w: f32 weights after scaling
   std::vector<std::vector<float>> clip[kLinearSites];   // per weight: rows x n_groups clip ratios (empty: 1)
   double alpha[kLinearSites] = {-1, -1, -1, -1};         // chosen α (-1: site not scaled)
-  std::vector<float> scale[kLinearSites];                // s per input channel (empty: not scaled)
 };
 AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const Codec& c, const AwqOptions& o);
+
+// SmoothQuant (Xiao et al. 2023): s_j = max|X_j|^α / max|W_j|^(1−α) per input channel from the
+// calibration absmax, applied with apply_input_scales; the weights are returned as f32 for the
+// int8 rounding (w8a8_codec). o's scales are tied across each kv head's query heads (GQA).
+struct SmoothOptions {
+  double alpha = 0.5;                                 // migration strength
+  bool site[kLinearSites] = {true, true, true, true}; // sites to smooth (q/k/v, o, gate/up, down)
+};
+std::vector<float> smooth_scales(const std::vector<float>& x_absmax, const std::vector<float>& w_absmax, double alpha);
+ScaledBlock smoothquant_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const SmoothOptions& o);
 
 }  // namespace slimlm::quant

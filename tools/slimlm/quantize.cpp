@@ -1,6 +1,7 @@
-// `slimlm quantize MODEL -o OUT.gguf --method rtn|gptq|awq|awq+gptq --bits B --group G`:
-// post-training weight quantization of every block linear over the layer-wise calibration
-// pipeline; writes GGUF (standard llama.cpp block types with --format gguf, else slimlm types).
+// `slimlm quantize MODEL -o OUT.gguf --method rtn|gptq|awq|awq+gptq --bits B --group G`, and
+// W8A8 (`--method w8a8|smoothquant|smoothquant+gptq --alpha A`): post-training quantization of
+// every block linear over the layer-wise calibration pipeline; writes GGUF (standard llama.cpp
+// block types with --format gguf, else slimlm types).
 #include "common.h"
 #include "core/dtype_custom.h"
 #include "core/error.h"
@@ -11,6 +12,7 @@
 #include "quant/methods.h"
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 namespace slimlm::cli {
@@ -22,13 +24,21 @@ struct QuantizeOptions {
   int bits = 4;
   int64_t group = 128;
   bool sym = false, asym = false, act_order = false, json = false, no_progress = false;
-  double damp = 0.01;
+  double damp = 0.01, alpha = 0.5;
   int64_t sample_tokens = 512;
   int threads = 0;
 };
 
 // The storage type from --type, or from --bits/--group/--sym with --format gguf|slimlm.
+bool is_smoothquant(const std::string& m) { return m == "smoothquant" || m == "smoothquant+gptq"; }
+
 std::unique_ptr<quant::Codec> pick_codec(const QuantizeOptions& o) {
+  if (o.method == "w8a8" || is_smoothquant(o.method)) {
+    if (!o.type.empty() && o.type != "w8a8") fail("--method ", o.method, " writes w8a8 weights, not --type ", o.type);
+    return quant::w8a8_codec();
+  }
+  if (o.type == "w8a8" && (o.method == "awq" || o.method == "awq+gptq"))
+    fail("AWQ's per-group search does not fit per-channel w8a8 weights: use --method smoothquant");
   if (!o.type.empty()) return quant::make_codec(o.type);
   if (o.sym && o.asym) fail("--sym and --asym exclude each other");
   if (o.format == "gguf") {
@@ -46,9 +56,10 @@ std::unique_ptr<quant::Codec> pick_codec(const QuantizeOptions& o) {
 
 void run_quantize(const QuantizeOptions& o) {
   apply_threads(o.threads);
-  const bool calibrated = o.method != "rtn";
-  if (o.method != "rtn" && o.method != "gptq" && o.method != "awq" && o.method != "awq+gptq")
-    fail("unknown --method '", o.method, "' (rtn, gptq, awq, awq+gptq)");
+  const bool calibrated = o.method != "rtn" && o.method != "w8a8";
+  static const std::set<std::string> methods = {"rtn", "gptq", "awq", "awq+gptq", "w8a8", "smoothquant", "smoothquant+gptq"};
+  if (!methods.count(o.method))
+    fail("unknown --method '", o.method, "' (rtn, gptq, awq, awq+gptq, w8a8, smoothquant, smoothquant+gptq)");
   const auto codec = pick_codec(o);
   check_model_path(o.model);
   check_output_folder(o.out);  // fail before the work when the output cannot be written
@@ -62,26 +73,31 @@ void run_quantize(const QuantizeOptions& o) {
   if (calibrated) calib = pipeline::load_calibration(*m, o.calib.options());
   pipeline::Wants wants;
   wants.stats = calibrated;
-  wants.hessian = o.method == "gptq" || o.method == "awq+gptq";
+  wants.hessian = o.method.ends_with("gptq");
   wants.sample_tokens = o.method == "awq" || o.method == "awq+gptq" ? o.sample_tokens : 0;
 
   quant::GptqOptions go;
   go.damp = o.damp; go.act_order = o.act_order;
   quant::AwqOptions ao;
+  quant::SmoothOptions so;
+  so.alpha = o.alpha;
   double gptq_err = 0;
   std::vector<double> alphas;
   auto compress = [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
     Block& b = mm.blocks[size_t(l)];
-    quant::AwqBlock awq;
-    const bool use_awq = o.method == "awq" || o.method == "awq+gptq";
+    quant::AwqBlock awq;  // AWQ's scaled weights and clips, or SmoothQuant's scaled weights
+    const bool use_awq = o.method == "awq" || o.method == "awq+gptq", use_sq = is_smoothquant(o.method);
     if (use_awq) {
       ao.clip = o.method == "awq";  // with GPTQ rounding the clip search is replaced by GPTQ's own fits
       awq = quant::awq_block(mm, l, st, *codec, ao);
       for (double a : awq.alpha) alphas.push_back(a);
+    } else if (use_sq) {
+      static_cast<quant::ScaledBlock&>(awq) = quant::smoothquant_block(mm, l, st, so);
     }
+    const bool scaled = use_awq || use_sq;
     for (int s = 0; s < kLinearSites; ++s) {
       auto ws = pipeline::site_weights(b, LinearSite(s));
-      if (wants.hessian && use_awq && !awq.scale[s].empty()) {  // inputs are X / s now: H' = S⁻¹ H S⁻¹
+      if (wants.hessian && scaled && !awq.scale[s].empty()) {  // inputs are X / s now: H' = S⁻¹ H S⁻¹
         auto& H = st[size_t(s)].xtx;
         const auto& sc = awq.scale[s];
         const int64_t k = st[size_t(s)].k;
@@ -90,7 +106,7 @@ void run_quantize(const QuantizeOptions& o) {
       }
       for (size_t i = 0; i < ws.size(); ++i) {
         Tensor& t = *ws[i];
-        std::vector<float> w = use_awq ? std::move(awq.w[s][i]) : t.to_f32();
+        std::vector<float> w = scaled ? std::move(awq.w[s][i]) : t.to_f32();
         quant::QMatrix q;
         if (wants.hessian) {
           quant::GptqReport rep;
@@ -117,6 +133,7 @@ void run_quantize(const QuantizeOptions& o) {
       {"slimlm.quant.calib", gguf::Value::of_str(calibrated ? o.calib.label() : "none")},
   };
   if (wants.hessian) meta.push_back({"slimlm.quant.act_order", gguf::Value::of_bool(o.act_order)});
+  if (is_smoothquant(o.method)) meta.push_back({"slimlm.quant.alpha", gguf::Value::of_f32(float(o.alpha))});
   save_gguf_as_is(*m, o.out, meta);
   const double file_mb = double(std::filesystem::file_size(o.out)) / (1024.0 * 1024.0);
   const double all_bpw = 8.0 * double(std::filesystem::file_size(o.out)) / double(m->n_params());
@@ -127,6 +144,7 @@ void run_quantize(const QuantizeOptions& o) {
                         {"peak_rss_mb", eval::peak_rss_mb()}};
     if (wants.hessian) j["gptq_err"] = gptq_err;
     if (!alphas.empty()) j["awq_alpha"] = alphas;
+    if (is_smoothquant(o.method)) j["alpha"] = o.alpha;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("quantized %s -> %s\n  method %s, type %s, %.3f bits/weight in block linears, file %.1f MiB (%.2f bpw overall)\n"
@@ -139,17 +157,20 @@ void run_quantize(const QuantizeOptions& o) {
 
 void add_quantize(CLI::App& app) {
   static QuantizeOptions o;
-  auto* sub = app.add_subcommand("quantize", "quantize a model's weights (RTN, GPTQ, AWQ) and write GGUF");
+  auto* sub = app.add_subcommand("quantize", "quantize a model's weights (RTN, GPTQ, AWQ, W8A8/SmoothQuant) and write GGUF");
   sub->footer("Examples:\n  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.w4g128.gguf --method gptq --bits 4 --group 128\n"
-              "  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.q4_0.gguf --method gptq --bits 4 --group 32 --sym --format gguf");
+              "  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.q4_0.gguf --method gptq --bits 4 --group 32 --sym --format gguf\n"
+              "  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.w8a8.gguf --method smoothquant --alpha 0.5");
   sub->add_option("model", o.model, "input model file or folder")->required();
   sub->add_option("-o,--output", o.out, "output .gguf path")->required();
-  sub->add_option("--method", o.method, "rtn, gptq, awq or awq+gptq (AWQ scales, GPTQ rounding)");
+  sub->add_option("--method", o.method, "rtn, gptq, awq, awq+gptq (AWQ scales, GPTQ rounding); w8a8 (int8 weights per channel "
+                  "and int8 activations per token), smoothquant, smoothquant+gptq");
+  sub->add_option("--alpha", o.alpha, "SmoothQuant migration strength α in s_j = max|X_j|^α / max|W_j|^(1-α)")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--bits", o.bits, "bits per weight (2..8)")->check(CLI::Range(2, 8));
   sub->add_option("--group", o.group, "weights per group along a row (any size; the last group may be shorter)")->check(CLI::Range(1, 1 << 20));
   sub->add_flag("--sym", o.sym, "symmetric grid (no zero points)");
   sub->add_flag("--asym", o.asym, "asymmetric grid with integer zero points (default)");
-  sub->add_option("--type", o.type, "storage type directly: q4_0 q4_1 q5_0 q5_1 q8_0, or uBgG / sBgG (e.g. u3g64)");
+  sub->add_option("--type", o.type, "storage type directly: q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG (e.g. u3g64), or w8a8");
   sub->add_option("--format", o.format, "gguf: a llama.cpp block type (must match bits/group); slimlm: slimlm's types (default)");
   sub->add_flag("--act-order", o.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal (static groups)");
   sub->add_option("--damp", o.damp, "GPTQ: dampening as a fraction of the mean Hessian diagonal")->check(CLI::Range(0.0, 10.0));
