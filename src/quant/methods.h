@@ -6,6 +6,7 @@
 #include "pipeline/layerwise.h"
 #include "quant/codec.h"
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,9 @@ struct AwqBlock {
   std::vector<float> scale[kLinearSites];                // s per input channel (empty: not scaled)
 };
 AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const Codec& c, const AwqOptions& o);
+// The same with a codec per weight (a llama.cpp-style type mixture); nullptr: the weight is not
+// quantized (kept in f16), so it adds no error to the α search and gets no clip search.
+using CodecFor = std::function<const Codec*(const Tensor&)>;
+AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const CodecFor& codec_for, const AwqOptions& o);
 
 }  // namespace slimlm::quant

@@ -2,11 +2,13 @@
 // explicit inverse-Hessian downdate), and against RTN on the layer-output error it minimises.
 #include "core/error.h"
 #include "quant/methods.h"
+#include "random_rows.h"
 #include <Eigen/Dense>
 #include <gtest/gtest.h>
 #include <random>
 
 using namespace slimlm;
+using test::output_error;
 
 namespace {
 // Correlated calibration inputs X (n x k) and their stats.
@@ -41,17 +43,6 @@ std::vector<float> random_weights(int64_t rows, int64_t k, uint32_t seed) {
   return w;
 }
 
-double output_error(const std::vector<float>& w, const std::vector<float>& q, const std::vector<float>& xs, int64_t rows, int64_t k) {
-  const int64_t n = int64_t(xs.size()) / k;
-  double e = 0;
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t t = 0; t < n; ++t) {
-      double d = 0;
-      for (int64_t j = 0; j < k; ++j) d += (double(w[size_t(r * k + j)]) - q[size_t(r * k + j)]) * xs[size_t(t * k + j)];
-      e += d * d;
-    }
-  return e;
-}
 }  // namespace
 
 TEST(Gptq, MatchesTheClosedFormObqUpdate) {
