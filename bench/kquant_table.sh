@@ -6,7 +6,8 @@
 # llama-perplexity on the same file (it must load slimlm's output; its ppl should agree with
 # slimlm's). Outputs are cached under .cache/kquant/ (FORCE=1 redoes them);
 # raw JSON: bench/results/kquant-smollm2.json.
-#   bench/kquant_table.sh        TYPES="q4_K_M" METHODS="llama gptq" bench/kquant_table.sh
+#   bench/kquant_table.sh        TYPES="q4_K_M" METHODS="llama gptq" THREADS=1 bench/kquant_table.sh
+# (runs of different TYPES may go in parallel: each run has its own scratch files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -27,26 +28,26 @@ if [ ! -s "$f32" ]; then
 fi
 for t in $types; do
   for m in $methods; do
-    f=$work/$m-$t.gguf r=$work/$m-$t.json
+    f=$work/$m-$t.gguf r=$work/$m-$t.json x=$work/$m-$t  # x.*: this run's scratch files
     if [ -s "$r" ] && [ -z "${FORCE:-}" ]; then echo "== $m $t (cached)" >&2; continue; fi
     echo "== $m $t" >&2
     start=$(date +%s.%N)
     if [ "$m" = llama ]; then
-      LD_LIBRARY_PATH=$oracle "$oracle/llama-quantize" "$f32" "$f" "${t^^}" "$threads" > "$work/q.log" 2>&1
-      echo '{}' > "$work/q.json"
+      LD_LIBRARY_PATH=$oracle "$oracle/llama-quantize" "$f32" "$f" "${t^^}" "$threads" > "$x.qlog" 2>&1
+      echo '{}' > "$x.q"
     else
       c=$calib; [ "$m" = rtn ] && c=""
-      ./build/slimlm quantize "$f32" -o "$f" --method "$m" --type "$t" --format gguf $c -t "$threads" --json --no-progress > "$work/q.json"
+      ./build/slimlm quantize "$f32" -o "$f" --method "$m" --type "$t" --format gguf $c -t "$threads" --json --no-progress > "$x.q"
     fi
     end=$(date +%s.%N)
-    ./build/slimlm eval "$f" -f "$wiki" --ctx 512 --chunks "$chunks" --ref "$f32" -t "$threads" --json --no-progress > "$work/e.json"
-    ./build/slimlm info "$f" --json > "$work/i.json"
-    LD_LIBRARY_PATH=$oracle "$oracle/llama-perplexity" -m "$f" -f "$wiki" -c 512 --chunks "$chunks" -t "$threads" > "$work/p.log" 2>&1 || true
-    python3 - "$work" "$t" "$m" "$f" "$(python3 -c "print($end - $start)")" "$r" <<'PY'
+    ./build/slimlm eval "$f" -f "$wiki" --ctx 512 --chunks "$chunks" --ref "$f32" -t "$threads" --json --no-progress > "$x.e"
+    ./build/slimlm info "$f" --json > "$x.i"
+    LD_LIBRARY_PATH=$oracle "$oracle/llama-perplexity" -m "$f" -f "$wiki" -c 512 --chunks "$chunks" -t "$threads" > "$x.plog" 2>&1 || true
+    python3 - "$x" "$t" "$m" "$f" "$(python3 -c "print($end - $start)")" "$r" <<'PY'
 import json, os, re, sys
-work, t, m, f, secs, r = sys.argv[1:]
-q = json.load(open(f"{work}/q.json")); e = json.load(open(f"{work}/e.json")); i = json.load(open(f"{work}/i.json"))
-log = open(f"{work}/p.log", errors="replace").read()
+x, t, m, f, secs, r = sys.argv[1:]
+q = json.load(open(f"{x}.q")); e = json.load(open(f"{x}.e")); i = json.load(open(f"{x}.i"))
+log = open(f"{x}.plog", errors="replace").read()
 mm = re.search(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)", log)
 size = os.path.getsize(f)
 run = {"type": t, "method": m, "file_bytes": size, "file_mib": size / 2**20, "bpw_file": 8 * size / i["n_params"],
