@@ -50,22 +50,26 @@ std::vector<float> alpha_scales(const pipeline::SiteStats& st, double alpha) {
   return s;
 }
 
-// Per (row, group): clip ratio in {1, 1 − 0.5/n, ...} minimising Σ_t (Δw_g · x_tg)² on the sample.
+// Per (row, fit span): clip ratio in {1, 1 − 0.5/n, ...} minimising Σ_t (Δw_span · x_t,span)² on the
+// sample. A span is one group, or a K-quant super-block whose groups are fitted together (one ratio
+// for all its groups). The result has one ratio per (row, group).
 std::vector<float> clip_search(const std::vector<float>& w, int64_t rows, int64_t k, const float* X, int64_t n,
                                const Codec& c, int grid) {
-  const int64_t G = c.group(), ng = (k + G - 1) / G;
+  const int64_t G = c.group(), S = c.fit_span(), ng = (k + G - 1) / G;
   std::vector<float> best(size_t(rows * ng), 1.0f);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t r = 0; r < rows; ++r) {
-    std::vector<float> d(static_cast<size_t>(G));
-    for (int64_t g = 0; g < ng; ++g) {
-      const int64_t j0 = g * G, len = std::min(G, k - j0);
+    std::vector<float> d(static_cast<size_t>(S)), ratios(size_t(S / G + 1));
+    std::vector<GroupFit> fits(size_t(S / G + 1));
+    for (int64_t j0 = 0; j0 < k; j0 += S) {
+      const int64_t len = std::min(S, k - j0), nsg = (len + G - 1) / G;
       const float* wg = w.data() + r * k + j0;
       double best_err = std::numeric_limits<double>::max();
       for (int i = 0; i < grid; ++i) {
         const float ratio = 1.0f - 0.5f * float(i) / float(grid);
-        const GroupFit f = c.fit(wg, len, ratio);
-        for (int64_t j = 0; j < len; ++j) d[size_t(j)] = wg[j] - c.round(wg[j], f);
+        std::fill(ratios.begin(), ratios.end(), ratio);
+        c.fit_span(wg, len, fits.data(), ratios.data());
+        for (int64_t j = 0; j < len; ++j) d[size_t(j)] = wg[j] - c.round(wg[j], fits[size_t(j / G)]);
         double err = 0;
         for (int64_t t = 0; t < n; ++t) {
           const float* x = X + t * k + j0;
@@ -73,7 +77,10 @@ std::vector<float> clip_search(const std::vector<float>& w, int64_t rows, int64_
           for (int64_t j = 0; j < len; ++j) acc += d[size_t(j)] * x[j];
           err += double(acc) * acc;
         }
-        if (err < best_err) { best_err = err; best[size_t(r * ng + g)] = ratio; }
+        if (err < best_err) {
+          best_err = err;
+          std::fill_n(best.begin() + r * ng + j0 / G, nsg, ratio);
+        }
       }
     }
   }
@@ -82,6 +89,10 @@ std::vector<float> clip_search(const std::vector<float>& w, int64_t rows, int64_
 }  // namespace
 
 AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, const Codec& c, const AwqOptions& o) {
+  return awq_block(m, layer, stats, [&c](const Tensor&) { return &c; }, o);
+}
+
+AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, const CodecFor& codec_for, const AwqOptions& o) {
   Block& b = m.blocks[size_t(layer)];
   const HParams& hp = m.hp;
   AwqBlock out;
@@ -101,7 +112,8 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
       double err = 0;
       for (size_t i = 0; i < ws.size(); ++i) {
         const int64_t rows = ws[i]->rows();
-        err += output_error(out.w[s][i], scaled_rtn(out.w[s][i], rows, k, sc, c), rows, k, st.sample.data(), n);
+        const Codec* c = codec_for(*ws[i]);
+        if (c) err += output_error(out.w[s][i], scaled_rtn(out.w[s][i], rows, k, sc, *c), rows, k, st.sample.data(), n);
       }
       if (err < best_err) { best_err = err; best_alpha = alpha; }
     }
@@ -121,7 +133,7 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
         for (int64_t j = 0; j < k; ++j) X[size_t(t * k + j)] /= out.scale[s][size_t(j)];
     for (size_t i = 0; i < ws.size(); ++i) {
       if (s == int(LinearSite::AttnIn) && i < 2) continue;  // q, k
-      out.clip[s][i] = clip_search(out.w[s][i], ws[i]->rows(), k, X.data(), n, c, o.clip_grid);
+      if (const Codec* c = codec_for(*ws[i])) out.clip[s][i] = clip_search(out.w[s][i], ws[i]->rows(), k, X.data(), n, *c, o.clip_grid);
     }
   }
   return out;

@@ -155,6 +155,12 @@ class RowInt8 : public Codec {
 }  // namespace
 
 std::unique_ptr<Codec> w8a8_codec() { return std::make_unique<RowInt8>(); }
+
+void Codec::fit_span(const float* x, int64_t n, GroupFit* out, const float* clip) const {
+  const int64_t g = group();
+  for (int64_t k = 0; k * g < n; ++k) out[k] = fit(x + k * g, std::min(g, n - k * g), clip ? clip[k] : 1.0f);
+}
+
 std::unique_ptr<Codec> uniform_codec(int bits, int64_t group, bool sym) { return std::make_unique<Uniform>(bits, group, sym); }
 std::unique_ptr<Codec> block_codec(DType t) { return std::make_unique<Block32>(t); }
 
@@ -167,17 +173,21 @@ std::unique_ptr<Codec> make_codec(const std::string& name) {
   if (name == "w8a8") return w8a8_codec();
   for (const char* b : {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0"})
     if (name == b) return block_codec(type_from_name(name));
-  fail("unknown quantization format '", name, "' (use q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG such as u4g128, nfBgG such as nf4g64, or w8a8)");
+  for (const char* b : {"q2_K", "q3_K", "q4_K", "q5_K", "q6_K"})
+    if (name == b) return k_codec(type_from_name(name));
+  fail("unknown quantization format '", name, "' (use q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K q5_K q6_K, uBgG / sBgG such as u4g128, nfBgG such as nf4g64, or w8a8)");
 }
 
 RowQuant rtn_row(const Codec& c, const float* w, int64_t n, const float* clip) {
   const int64_t g = c.group(), ng = (n + g - 1) / g;
-  if (!c.tail_ok() && n % g != 0) fail(c.name(), " needs rows that are a multiple of ", g, ", not ", n);
+  if (!c.tail_ok() && n % c.fit_span() != 0) fail(c.name(), " needs rows that are a multiple of ", c.fit_span(), ", not ", n);
   RowQuant r;
   r.codes.resize(size_t(n)); r.deq.resize(size_t(n)); r.fits.resize(size_t(ng));
+  const int64_t span = c.fit_span();
+  for (int64_t s0 = 0; s0 < n; s0 += span)
+    c.fit_span(w + s0, std::min(span, n - s0), r.fits.data() + s0 / g, clip ? clip + s0 / g : nullptr);
   for (int64_t k = 0; k < ng; ++k) {
     const int64_t i0 = k * g, len = std::min(g, n - i0);
-    r.fits[size_t(k)] = c.fit(w + i0, len, clip ? clip[k] : 1.0f);
     for (int64_t i = i0; i < i0 + len; ++i) {
       const int q = c.code(w[i], r.fits[size_t(k)]);
       r.codes[size_t(i)] = uint8_t(q);

@@ -16,6 +16,10 @@ namespace slimlm::quant {
 struct GroupFit {
   float scale = 0;
   float zero = 0;   // integer-valued zero point for uniform codes
+  // K-quants (codec_k.cpp): the stored integers behind scale/zero, scale = d·sc, zero = dmin·m,
+  // where d, dmin are the super-block's f16 scales (repeated in every group of the super-block).
+  float d = 0, dmin = 0;
+  int16_t sc = 0, m = 0;
 };
 
 class Codec {
@@ -26,6 +30,12 @@ class Codec {
   virtual bool tail_ok() const { return true; }
   // Fits a group x[0..n) (n <= group()). `clip` in (0, 1] shrinks the range (clip search).
   virtual GroupFit fit(const float* x, int64_t n, float clip = 1.0f) const = 0;
+  // Elements whose groups are fitted together (a K-quant super-block of 256 couples its 8 or 16
+  // groups through quantized sub-scales); a multiple of group(). Default: one group.
+  virtual int64_t fit_span() const { return group(); }
+  // Fits every group of x[0..n) (n <= fit_span(); groups of group(), the last one may be short)
+  // into out[0..ceil(n/group())). clip: one ratio per group (nullptr: 1). Default: fit() per group.
+  virtual void fit_span(const float* x, int64_t n, GroupFit* out, const float* clip = nullptr) const;
   virtual int code(float x, const GroupFit& f) const = 0;      // nearest code
   virtual float value(int q, const GroupFit& f) const = 0;     // dequantized code
   float round(float x, const GroupFit& f) const { return value(code(x, f), f); }
@@ -44,10 +54,12 @@ std::unique_ptr<Codec> block_codec(DType t);
 // kWholeRow (one group per row). The runtime multiplies them with per-token int8 activations.
 constexpr int64_t kWholeRow = int64_t(1) << 40;
 std::unique_ptr<Codec> w8a8_codec();
-// By name: "q4_0".."q8_0", a uniform spec such as "u4g128" / "s3g64", an NF grid "nf4g64", or "w8a8".
+// ggml K-quants q2_K..q6_K: super-blocks of 256 (src/quant/codec_k.cpp).
+std::unique_ptr<Codec> k_codec(DType t);
+// By name: "q4_0".."q8_0", "q2_K".."q6_K", a uniform spec such as "u4g128" / "s3g64", an NF grid "nf4g64", or "w8a8".
 std::unique_ptr<Codec> make_codec(const std::string& name);
 
-// Round-to-nearest of a whole row with per-group fits: codes, fits and the dequantized row.
+// Round-to-nearest of a whole row with fits made span by span (Codec::fit_span): codes, fits and the dequantized row.
 struct RowQuant {
   std::vector<uint8_t> codes;
   std::vector<GroupFit> fits;

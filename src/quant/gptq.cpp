@@ -4,8 +4,9 @@
 //   H = 2XᵀX + λI,  U = chol(H⁻¹)ᵀ (upper),  for column j:  q_j = quant(w_j),
 //   e = (w_j − q_j) / U_jj,   w_{j+1:} −= e · U_{j, j+1:}                      (Alg. 1)
 // Lazy batches of B columns apply the update to later blocks as one GEMM: W_{:,i2:} −= E · U_{i1:i2, i2:}.
-// Group fits come from the current (error-updated) columns when a group starts; with act-order
-// (columns by decreasing H_jj) they are fitted on the original weights first ("static groups").
+// Group fits come from the current (error-updated) columns when a fit span starts (one group, or
+// a K-quant super-block of 256 whose groups share quantized sub-scales); with act-order (columns by
+// decreasing H_jj) they are fitted on the original weights first ("static groups").
 #include "core/error.h"
 #include "quant/methods.h"
 #include "quant/obs.h"
@@ -17,9 +18,9 @@ namespace slimlm::quant {
 QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Codec& c,
              const GptqOptions& o, GptqReport* rep) {
   MatD H = layer_hessian(st, cols, "GPTQ");
-  if (!c.tail_ok() && cols % c.group() != 0) fail(c.name(), " needs rows that are a multiple of ", c.group(), ", not ", cols);
+  if (!c.tail_ok() && cols % c.fit_span() != 0) fail(c.name(), " needs rows that are a multiple of ", c.fit_span(), ", not ", cols);
   // A group at least as long as the row (per-channel codecs such as w8a8) is one group per row.
-  const int64_t G = std::min(c.group(), cols), ng = (cols + G - 1) / G;
+  const int64_t G = std::min(c.group(), cols), S = std::min(c.fit_span(), cols), ng = (cols + G - 1) / G;
 
   MatF W = Eigen::Map<const MatF>(w, rows, cols);
   const int64_t dead = drop_dead_columns(H, W);
@@ -33,7 +34,8 @@ QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteSta
   if (o.act_order) {
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return H(a, a) > H(b, b); });
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t g = 0; g < ng; ++g) q.r[size_t(i)].fits[size_t(g)] = c.fit(W.data() + i * cols + g * G, std::min(G, cols - g * G));
+      for (int64_t s0 = 0; s0 < cols; s0 += S)
+        c.fit_span(W.data() + i * cols + s0, std::min(S, cols - s0), q.r[size_t(i)].fits.data() + s0 / G);
     MatF Wp(rows, cols);
     MatD Hp(cols, cols);
     for (int64_t a = 0; a < cols; ++a) {
@@ -44,13 +46,13 @@ QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteSta
   }
   const MatF U = inverse_hessian_factor(H, o.damp, "GPTQ");
 
-  // Without act-order a group never straddles a lazy batch: B is a multiple of G (or G itself).
-  // A whole-row group is fitted at column 0, before any update, so any B works for it.
-  const int64_t B = G == cols ? std::min(cols, o.block) : G >= o.block ? G : std::max<int64_t>(1, o.block / G) * G;
+  // Without act-order a fit span never straddles a lazy batch: B is a multiple of S (or S itself).
+  // A whole-row span is fitted at column 0, before any update, so any B works for it.
+  const int64_t B = S == cols ? std::min(cols, o.block) : S >= o.block ? S : std::max<int64_t>(1, o.block / S) * S;
   auto round_column = [&](int64_t r, int64_t i, const float* wr) {
     RowQuant& rq = q.r[size_t(r)];
     const int64_t col = perm[size_t(i)], g = col / G;
-    if (!o.act_order && col % G == 0) rq.fits[size_t(g)] = c.fit(wr + i, std::min(G, cols - col));
+    if (!o.act_order && col % S == 0) c.fit_span(wr + i, std::min(S, cols - col), rq.fits.data() + g);
     const GroupFit& f = rq.fits[size_t(g)];
     const int code = c.code(wr[i], f);
     rq.codes[size_t(col)] = uint8_t(code);

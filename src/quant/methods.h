@@ -6,6 +6,7 @@
 #include "pipeline/layerwise.h"
 #include "quant/codec.h"
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,10 @@ struct AwqBlock : ScaledBlock {  // w: f32 weights after scaling
   double alpha[kLinearSites] = {-1, -1, -1, -1};         // chosen α (-1: site not scaled)
 };
 AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const Codec& c, const AwqOptions& o);
+// The same with a codec per weight (a llama.cpp-style type mixture); nullptr: the weight is not
+// quantized (kept in f16), so it adds no error to the α search and gets no clip search.
+using CodecFor = std::function<const Codec*(const Tensor&)>;
+AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const CodecFor& codec_for, const AwqOptions& o);
 
 // SmoothQuant (Xiao et al. 2023): s_j = max|X_j|^α / max|W_j|^(1−α) per input channel from the
 // calibration absmax, applied with apply_input_scales; the weights are returned as f32 for the

@@ -39,7 +39,7 @@ QMatrix rtn(const float* w, int64_t rows, int64_t cols, const Codec& c, const st
   q.rows = rows; q.cols = cols;
   q.r.resize(size_t(rows));
   const int64_t ng = (cols + c.group() - 1) / c.group();
-  if (!c.tail_ok() && cols % c.group() != 0) fail(c.name(), " needs rows that are a multiple of ", c.group(), ", not ", cols);
+  if (!c.tail_ok() && cols % c.fit_span() != 0) fail(c.name(), " needs rows that are a multiple of ", c.fit_span(), ", not ", cols);
   if (clip) SLIMLM_ASSERT(int64_t(clip->size()) == rows * ng);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < rows; ++i) q.r[size_t(i)] = rtn_row(c, w + i * cols, cols, clip ? clip->data() + i * ng : nullptr);

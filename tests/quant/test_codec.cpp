@@ -86,7 +86,7 @@ TEST(Codec, EncodedRowsDecodeToTheQuantizersValues) {
 
 TEST(Codec, BadSpecsAreErrors) {
   EXPECT_THROW(quant::make_codec("u9g128"), Error);
-  EXPECT_THROW(quant::make_codec("q4_K"), Error);
+  EXPECT_THROW(quant::make_codec("q8_K"), Error);  // an activation type, not a weight codec
   EXPECT_THROW(quant::make_codec("u4g0"), Error);
   auto c = quant::make_codec("q4_0");
   std::vector<float> w(40, 0.1f);

@@ -8,7 +8,6 @@
 #include <random>
 
 using namespace slimlm;
-
 using test::make_stats;
 using test::output_error;
 using test::random_weights;

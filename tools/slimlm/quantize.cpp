@@ -10,9 +10,13 @@
 #include "model/model.h"
 #include "pipeline/layerwise.h"
 #include "quant/methods.h"
+#include "quant/mixture.h"
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <map>
+#include <optional>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 
 namespace slimlm::cli {
@@ -23,7 +27,7 @@ struct QuantizeOptions {
   CalibFlags calib;
   int bits = 4;
   int64_t group = 128;
-  bool sym = false, asym = false, act_order = false, json = false, no_progress = false;
+  bool sym = false, asym = false, act_order = false, json = false, no_progress = false, pure = false;
   double damp = 0.01, alpha = 0.5;
   int64_t sample_tokens = 512;
   int threads = 0;
@@ -32,14 +36,14 @@ struct QuantizeOptions {
 // The storage type from --type, or from --bits/--group/--sym with --format gguf|slimlm.
 bool is_smoothquant(const std::string& m) { return m == "smoothquant" || m == "smoothquant+gptq"; }
 
-std::unique_ptr<quant::Codec> pick_codec(const QuantizeOptions& o) {
+std::string pick_type(const QuantizeOptions& o) {
   if (o.method == "w8a8" || is_smoothquant(o.method)) {
     if (!o.type.empty() && o.type != "w8a8") fail("--method ", o.method, " writes w8a8 weights, not --type ", o.type);
-    return quant::w8a8_codec();
+    return "w8a8";
   }
   if (o.type == "w8a8" && (o.method == "awq" || o.method == "awq+gptq"))
     fail("AWQ's per-group search does not fit per-channel w8a8 weights: use --method smoothquant");
-  if (!o.type.empty()) return quant::make_codec(o.type);
+  if (!o.type.empty()) return o.type;
   if (o.sym && o.asym) fail("--sym and --asym exclude each other");
   if (o.format == "gguf") {
     const char* t = nullptr;
@@ -47,11 +51,87 @@ std::unique_ptr<quant::Codec> pick_codec(const QuantizeOptions& o) {
     if (o.group == 32 && o.bits == 5) t = o.asym ? "q5_1" : "q5_0";
     if (o.group == 32 && o.bits == 8 && !o.asym) t = "q8_0";
     if (!t) fail("no llama.cpp block type holds ", o.bits, "-bit groups of ", o.group, (o.asym ? " (asym)" : ""),
-                 "; use --group 32 with 4, 5 or 8 bits, or --format slimlm");
-    return quant::make_codec(t);
+                 "; use --group 32 with 4, 5 or 8 bits, a K-quant type such as --type q4_K_M, or --format slimlm");
+    return t;
   }
   if (o.format != "slimlm") fail("--format must be gguf or slimlm, not '", o.format, "'");
-  return quant::make_codec(cat(o.sym ? "s" : "u", o.bits, "g", o.group));
+  return cat(o.sym ? "s" : "u", o.bits, "g", o.group);
+}
+
+// Which codec quantizes each block weight: one codec for all, or a llama.cpp file-type mixture
+// (K-quant names always; q4_0 … q8_0 with --format gguf), which also sets the token embedding /
+// output types and may leave a weight whose rows fit no block type in f16.
+struct Plan {
+  std::string name;
+  std::optional<quant::Mixture> mix;
+  std::unique_ptr<quant::Codec> single;
+  std::map<DType, std::unique_ptr<quant::Codec>> by_type;
+  std::unordered_map<const Tensor*, DType> type;  // mixture: the type of each block weight
+  const quant::Codec* codec_for(const Tensor& t) const {
+    if (!mix) return single.get();
+    const auto it = by_type.find(type.at(&t));
+    return it == by_type.end() ? nullptr : it->second.get();
+  }
+};
+
+quant::TensorRole role_of(const Block& b, const Tensor* t) {
+  using R = quant::TensorRole;
+  if (t == &b.wq) return R::AttnQ;
+  if (t == &b.wk) return R::AttnK;
+  if (t == &b.wv) return R::AttnV;
+  if (t == &b.wo) return R::AttnOut;
+  if (t == &b.w_gate) return R::FfnGate;
+  if (t == &b.w_up) return R::FfnUp;
+  return R::FfnDown;
+}
+
+quant::MixModel mix_model(const Model& m) {
+  return {int64_t(m.blocks.size()), m.hp.n_head_kv > 0 ? m.hp.n_head / m.hp.n_head_kv : 1, m.output.data == m.tok_embd.data};
+}
+
+Plan make_plan(const QuantizeOptions& o, const Model& m) {
+  Plan p;
+  p.name = pick_type(o);
+  if (o.format != "gguf" && o.format != "slimlm") fail("--format must be gguf or slimlm, not '", o.format, "'");
+  auto mix = quant::find_mixture(p.name);
+  if (mix && (quant::is_k_mixture_name(p.name) || o.format == "gguf")) p.mix = mix;
+  if (o.pure && !p.mix) fail("--pure needs a llama.cpp file type (--type q4_K_M, or q4_0 … q8_0 with --format gguf)");
+  if (!p.mix) {
+    p.single = quant::make_codec(p.name);
+    for (const Block& b : m.blocks)
+      for (const Tensor* t : b.linears())
+        if (!p.single->tail_ok() && t->cols() % p.single->fit_span() != 0)
+          fail(t->name, ": rows of ", t->cols(), " do not fit ", p.single->name(), " blocks of ", p.single->fit_span());
+    return p;
+  }
+  p.mix->pure = o.pure;
+  p.name = p.mix->name + (o.pure ? " (pure)" : "");
+  const quant::MixModel mm = mix_model(m);
+  for (size_t l = 0; l < m.blocks.size(); ++l)
+    for (const Tensor* t : m.blocks[l].linears()) {
+      const DType ty = *quant::mixture_type(*p.mix, role_of(m.blocks[l], t), int64_t(l), t->cols(), mm);
+      p.type[t] = ty;
+      if (ty != DType::F16 && !p.by_type.count(ty)) p.by_type[ty] = quant::make_codec(type_name(ty));
+    }
+  return p;
+}
+
+// Token embedding and output of a mixture: round to nearest (llama.cpp quantizes them without
+// calibration too); legacy types through the type table (the bits llama.cpp's reference writes).
+void quantize_embeddings(Model& m, const quant::Mixture& mx) {
+  const quant::MixModel mm = mix_model(m);
+  auto requant = [&](Tensor& t, quant::TensorRole role) {
+    if (t.empty()) return;
+    const auto ty = quant::mixture_type(mx, role, 0, t.cols(), mm);
+    if (!ty || *ty == t.type) return;
+    const std::vector<float> f = t.to_f32();
+    if (traits(*ty).from_f32) { t = Tensor::from_f32(t.name, t.ne, f.data(), *ty); return; }
+    const auto c = quant::make_codec(type_name(*ty));
+    t = quant::to_tensor(quant::rtn(f.data(), t.rows(), t.cols(), *c), *c, t);
+  };
+  requant(m.tok_embd, quant::TensorRole::TokenEmbd);
+  if (mm.tied_embd) m.output = m.tok_embd;
+  else requant(m.output, quant::TensorRole::Output);
 }
 
 void run_quantize(const QuantizeOptions& o) {
@@ -60,14 +140,11 @@ void run_quantize(const QuantizeOptions& o) {
   static const std::set<std::string> methods = {"rtn", "gptq", "awq", "awq+gptq", "w8a8", "smoothquant", "smoothquant+gptq"};
   if (!methods.count(o.method))
     fail("unknown --method '", o.method, "' (rtn, gptq, awq, awq+gptq, w8a8, smoothquant, smoothquant+gptq)");
-  const auto codec = pick_codec(o);
   check_model_path(o.model);
   check_output_folder(o.out);  // fail before the work when the output cannot be written
+  pick_type(o);  // flag errors before loading
   auto m = load_model(o.model);
-  for (const Block& b : m->blocks)
-    for (const Tensor* t : b.linears())
-      if (!codec->tail_ok() && t->cols() % codec->group() != 0)
-        fail(t->name, ": rows of ", t->cols(), " do not fit ", codec->name(), " blocks of ", codec->group());
+  const Plan plan = make_plan(o, *m);
 
   std::vector<std::vector<int32_t>> calib;
   if (calibrated) calib = pipeline::load_calibration(*m, o.calib.options());
@@ -89,7 +166,7 @@ void run_quantize(const QuantizeOptions& o) {
     const bool use_awq = o.method == "awq" || o.method == "awq+gptq", use_sq = is_smoothquant(o.method);
     if (use_awq) {
       ao.clip = o.method == "awq";  // with GPTQ rounding the clip search is replaced by GPTQ's own fits
-      awq = quant::awq_block(mm, l, st, *codec, ao);
+      awq = quant::awq_block(mm, l, st, [&plan](const Tensor& t) { return plan.codec_for(t); }, ao);
       for (double a : awq.alpha) alphas.push_back(a);
     } else if (use_sq) {
       static_cast<quant::ScaledBlock&>(awq) = quant::smoothquant_block(mm, l, st, so);
@@ -107,6 +184,8 @@ void run_quantize(const QuantizeOptions& o) {
       for (size_t i = 0; i < ws.size(); ++i) {
         Tensor& t = *ws[i];
         std::vector<float> w = scaled ? std::move(awq.w[s][i]) : t.to_f32();
+        const quant::Codec* codec = plan.codec_for(t);
+        if (!codec) { t = Tensor::from_f32(t.name, t.ne, w.data(), DType::F16); continue; }  // rows fit no block type
         quant::QMatrix q;
         if (wants.hessian) {
           quant::GptqReport rep;
@@ -121,24 +200,29 @@ void run_quantize(const QuantizeOptions& o) {
     }
   };
   const pipeline::RunInfo info = pipeline::run_layerwise(*m, calib, wants, compress, !o.no_progress);
+  if (plan.mix) quantize_embeddings(*m, *plan.mix);
 
   int64_t n_lin = 0;
   size_t lin_bytes = 0;
+  std::map<std::string, int64_t> type_elems;  // elements per storage type, all matrices
   for (const Block& b : m->blocks)
-    for (const Tensor* t : b.linears()) { n_lin += t->nelements(); lin_bytes += t->nbytes; }
+    for (const Tensor* t : b.linears()) { n_lin += t->nelements(); lin_bytes += t->nbytes; type_elems[type_name(t->type)] += t->nelements(); }
+  type_elems[type_name(m->tok_embd.type)] += m->tok_embd.nelements();
+  if (m->output.data != m->tok_embd.data && !m->output.empty()) type_elems[type_name(m->output.type)] += m->output.nelements();
   const double bpw_lin = 8.0 * double(lin_bytes) / double(n_lin);
   std::vector<std::pair<std::string, gguf::Value>> meta = {
       {"slimlm.quant.method", gguf::Value::of_str(o.method)},
-      {"slimlm.quant.type", gguf::Value::of_str(codec->name())},
+      {"slimlm.quant.type", gguf::Value::of_str(plan.name)},
       {"slimlm.quant.calib", gguf::Value::of_str(calibrated ? o.calib.label() : "none")},
   };
   if (wants.hessian) meta.push_back({"slimlm.quant.act_order", gguf::Value::of_bool(o.act_order)});
   if (is_smoothquant(o.method)) meta.push_back({"slimlm.quant.alpha", gguf::Value::of_f32(float(o.alpha))});
+  if (plan.mix) meta.push_back({"general.file_type", gguf::Value::of_u32(plan.mix->file_type)});
   save_gguf_as_is(*m, o.out, meta);
   const double file_mb = double(std::filesystem::file_size(o.out)) / (1024.0 * 1024.0);
   const double all_bpw = 8.0 * double(std::filesystem::file_size(o.out)) / double(m->n_params());
   if (o.json) {
-    nlohmann::json j = {{"model", o.model}, {"output", o.out}, {"method", o.method}, {"type", codec->name()},
+    nlohmann::json j = {{"model", o.model}, {"output", o.out}, {"method", o.method}, {"type", plan.name}, {"types", type_elems},
                         {"act_order", o.act_order}, {"calib_tokens", info.tokens}, {"seconds", info.seconds},
                         {"bpw_linear", bpw_lin}, {"bpw_file", all_bpw}, {"file_mb", file_mb},
                         {"peak_rss_mb", eval::peak_rss_mb()}};
@@ -149,7 +233,7 @@ void run_quantize(const QuantizeOptions& o) {
   } else {
     std::printf("quantized %s -> %s\n  method %s, type %s, %.3f bits/weight in block linears, file %.1f MiB (%.2f bpw overall)\n"
                 "  %.1f s, peak RSS %.0f MiB\n",
-                o.model.c_str(), o.out.c_str(), o.method.c_str(), codec->name().c_str(), bpw_lin, file_mb, all_bpw,
+                o.model.c_str(), o.out.c_str(), o.method.c_str(), plan.name.c_str(), bpw_lin, file_mb, all_bpw,
                 info.seconds, eval::peak_rss_mb());
   }
 }
@@ -160,7 +244,8 @@ void add_quantize(CLI::App& app) {
   auto* sub = app.add_subcommand("quantize", "quantize a model's weights (RTN, GPTQ, AWQ, W8A8/SmoothQuant) and write GGUF");
   sub->footer("Examples:\n  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.w4g128.gguf --method gptq --bits 4 --group 128\n"
               "  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.q4_0.gguf --method gptq --bits 4 --group 32 --sym --format gguf\n"
-              "  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.w8a8.gguf --method smoothquant --alpha 0.5");
+              "  slimlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.w8a8.gguf --method smoothquant --alpha 0.5\n"
+              "  slimlm quantize models/smollm2-f32.gguf -o smol.q4_K_M.gguf --method gptq --type q4_K_M");
   sub->add_option("model", o.model, "input model file or folder")->required();
   sub->add_option("-o,--output", o.out, "output .gguf path")->required();
   sub->add_option("--method", o.method, "rtn, gptq, awq, awq+gptq (AWQ scales, GPTQ rounding); w8a8 (int8 weights per channel "
@@ -170,8 +255,11 @@ void add_quantize(CLI::App& app) {
   sub->add_option("--group", o.group, "weights per group along a row (any size; the last group may be shorter)")->check(CLI::Range(1, 1 << 20));
   sub->add_flag("--sym", o.sym, "symmetric grid (no zero points)");
   sub->add_flag("--asym", o.asym, "asymmetric grid with integer zero points (default)");
-  sub->add_option("--type", o.type, "storage type directly: q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG (e.g. u3g64), or w8a8");
-  sub->add_option("--format", o.format, "gguf: a llama.cpp block type (must match bits/group); slimlm: slimlm's types (default)");
+  sub->add_option("--type", o.type, "storage type: q4_0 q4_1 q5_0 q5_1 q8_0, uBgG / sBgG (e.g. u3g64), nfBgG, w8a8, or a llama.cpp "
+                  "K-quant mixture q2_K q3_K_S q3_K_M q3_K_L q4_K_S q4_K_M q5_K_S q5_K_M q6_K (q3_K/q4_K/q5_K: the _M ones)");
+  sub->add_option("--format", o.format, "gguf: llama.cpp types, chosen per tensor as llama-quantize does (token embedding "
+                  "and output included); slimlm: slimlm's types (default)");
+  sub->add_flag("--pure", o.pure, "with a llama.cpp file type: every block weight gets the base type (llama-quantize --pure)");
   sub->add_flag("--act-order", o.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal (static groups)");
   sub->add_option("--damp", o.damp, "GPTQ: dampening as a fraction of the mean Hessian diagonal")->check(CLI::Range(0.0, 10.0));
   add_calib_flags(sub, &o.calib);
