@@ -83,12 +83,14 @@ void read_hparams(const gguf::File& f, HParams& hp) {
     hp.swa_layer.assign(size_t(hp.n_layer), 0);
     if (hp.sliding_window > 0)
       for (int64_t l = 0; l < hp.n_layer; ++l) hp.swa_layer[size_t(l)] = (l + 1) % a.swa_pattern != 0;
-    // After whole blocks were removed the pattern no longer holds: the file lists the flags.
-    if (const gguf::Value* v = f.find("slimlm.attention.sliding_window_layers")) {
-      if (v->type != gguf::VType::ARRAY || int64_t(v->arr.size()) != hp.n_layer)
-        fail(f.path(), ": slimlm.attention.sliding_window_layers must hold one flag per layer");
-      for (int64_t l = 0; l < hp.n_layer; ++l) hp.swa_layer[size_t(l)] = v->arr[size_t(l)].as_int() != 0;
-    }
+  }
+  // After whole blocks were removed the family's pattern no longer holds: the file lists the flags.
+  if (const gguf::Value* v = f.find("slimlm.attention.sliding_window_layers")) {
+    if (v->type != gguf::VType::ARRAY || int64_t(v->arr.size()) != hp.n_layer)
+      fail(f.path(), ": slimlm.attention.sliding_window_layers must hold one flag per layer");
+    hp.sliding_window = f.opt_int(p + "attention.sliding_window").value_or(0);
+    hp.swa_layer.assign(size_t(hp.n_layer), 0);
+    for (int64_t l = 0; l < hp.n_layer; ++l) hp.swa_layer[size_t(l)] = v->arr[size_t(l)].as_int() != 0;
   }
   if (hp.arch == "gemma3") {
     // Gemma 3 scales queries by query_pre_attn_scalar^-1/2 = head_dim^-1/2 for the small models.

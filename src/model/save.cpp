@@ -68,6 +68,7 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     else {
       std::vector<int32_t> v(hp.swa_layer.begin(), hp.swa_layer.end());
       w.set("slimlm.attention.sliding_window_layers", gguf::Value::of_i32s(v));
+      w.set(a + "attention.sliding_window", gguf::Value::of_u32(uint32_t(hp.sliding_window)));
     }
   }
   if (!hp.uniform() || hp.head_dim != hp.n_embd / hp.n_head) {

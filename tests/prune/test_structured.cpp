@@ -166,6 +166,27 @@ TEST(StructuredPrune, PerLayerShapesSurviveGgufAndPrefillEqualsDecode) {
   fs::remove(out);
 }
 
+// Sliding-window flags follow the kept blocks and survive the file (slimlm metadata), and the
+// windows change the output (so a lost flag would show).
+TEST(StructuredPrune, SlidingWindowFlagsFollowKeptBlocks) {
+  SLIMLM_REQUIRE_FILE(stories());
+  auto m = load_model(stories());
+  const auto ids = some_ids(40, 11);
+  const std::vector<float> full = logits_all(*m, ids);
+  m->hp.sliding_window = 4;
+  m->hp.swa_layer = {1, 0, 1, 1, 0};
+  EXPECT_GT(max_abs_diff(logits_all(*m, ids), full), 1e-3);
+  prune::drop_blocks(*m, {1});
+  EXPECT_EQ(m->hp.swa_layer, (std::vector<uint8_t>{1, 1, 1, 0}));
+  const std::string out = temp_path("stories-swa.gguf");
+  save_gguf(*m, out, DType::F32);
+  auto r = load_model(out);
+  EXPECT_EQ(r->hp.swa_layer, m->hp.swa_layer);
+  EXPECT_EQ(r->hp.sliding_window, 4);
+  EXPECT_EQ(max_abs_diff(logits_all(*m, ids), logits_all(*r, ids)), 0.0);
+  fs::remove(out);
+}
+
 TEST(StructuredPrune, FlapBiasCompensationLowersTheError) {
   // y = W x on a tiny layer whose inputs have non-zero channel means.
   const int64_t rows = 8, cols = 16, n = 400;
