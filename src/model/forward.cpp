@@ -24,7 +24,11 @@ Session::Session(const Model& m, int64_t n_ctx, KvType kv)
     : m_(m), n_ctx_(n_ctx), kv_(kv), rec_(kv_record_bytes(kv, m.hp.head_dim)) {
   if (n_ctx <= 0 || n_ctx > (1 << 20)) fail("context size ", n_ctx, " is out of range");
   const HParams& hp = m.hp;
-  const size_t bytes = size_t(hp.n_layer) * size_t(n_ctx) * size_t(hp.n_head_kv) * rec_;
+  // Layer l's records start at layer_off_[l]: layers may have different KV-head counts.
+  layer_off_.assign(size_t(hp.n_layer) + 1, 0);
+  for (int64_t l = 0; l < hp.n_layer; ++l)
+    layer_off_[size_t(l) + 1] = layer_off_[size_t(l)] + size_t(n_ctx) * size_t(hp.n_head_kv_at(l)) * rec_;
+  const size_t bytes = layer_off_.back();
   k_.assign(bytes, 0);
   v_.assign(bytes, 0);
 }
@@ -69,8 +73,8 @@ void Session::run_block(int64_t l, float* x, int64_t n) {
 void Session::block(int64_t l, int64_t n) {
   const HParams& hp = m_.hp;
   const Block& b = m_.blocks[size_t(l)];
-  const int64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head, HKV = hp.n_head_kv;
-  const int64_t Q = H * D, KV = HKV * D, F = hp.n_ff;
+  const int64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head_at(l), HKV = hp.n_head_kv_at(l);
+  const int64_t Q = H * D, KV = HKV * D, F = hp.n_ff_at(l);
   const bool swa = !hp.swa_layer.empty() && hp.swa_layer[size_t(l)];
   const float theta = swa ? hp.rope_theta_swa : hp.rope_theta;
   const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(D));
@@ -85,9 +89,9 @@ void Session::block(int64_t l, int64_t n) {
   k::matmul(b.wq, xn, E, n, q_.data(), Q);
   k::matmul(b.wk, xn, E, n, kn_.data(), KV);
   k::matmul(b.wv, xn, E, n, vn_.data(), KV);
-  const size_t rec = rec_, layer_bytes = size_t(n_ctx_ * HKV) * rec;
-  uint8_t* kc = k_.data() + size_t(l) * layer_bytes;   // record of (pos j, head h): (j * HKV + h) * rec
-  uint8_t* vc = v_.data() + size_t(l) * layer_bytes;
+  const size_t rec = rec_;
+  uint8_t* kc = k_.data() + layer_off_[size_t(l)];   // record of (pos j, head h): (j * HKV + h) * rec
+  uint8_t* vc = v_.data() + layer_off_[size_t(l)];
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t t = 0; t < n; ++t) {
     float *q = q_.data() + t * Q, *kk = kn_.data() + t * KV, *vv = vn_.data() + t * KV;
@@ -141,6 +145,7 @@ void Session::block(int64_t l, int64_t n) {
   k::matmul(b.wo, att_.data(), Q, n, o_.data(), E);
   for (int64_t t = 0; t < n; ++t) {
     float* o = o_.data() + t * E;
+    if (!b.bo.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(b.bo)[i];
     if (hp.post_norms) k::rmsnorm(o, f32(b.attn_post_norm), E, hp.norm_eps, o);
     for (int64_t i = 0; i < E; ++i) x[t * E + i] += o[i];
   }
@@ -159,6 +164,7 @@ void Session::block(int64_t l, int64_t n) {
   k::matmul(b.w_down, g, F, n, o_.data(), E);
   for (int64_t t = 0; t < n; ++t) {
     float* o = o_.data() + t * E;
+    if (!b.b_down.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(b.b_down)[i];
     if (hp.post_norms) k::rmsnorm(o, f32(b.ffn_post_norm), E, hp.norm_eps, o);
     for (int64_t i = 0; i < E; ++i) x[t * E + i] += o[i];
   }

@@ -46,7 +46,8 @@ class Session {
   int64_t n_ctx_, pos_ = 0;
   KvType kv_;
   size_t rec_;                                      // bytes of one cached head vector
-  std::vector<uint8_t> k_, v_;                      // [layer][pos][n_head_kv] records
+  std::vector<uint8_t> k_, v_;                      // [layer][pos][n_head_kv(layer)] records
+  std::vector<size_t> layer_off_;                   // byte offset of each layer's records
   std::vector<float> x_, xn_, q_, kn_, vn_, att_, o_, g_, u_;  // scratch, grown on demand
 };
 

@@ -49,12 +49,21 @@ struct HParams {
   bool qk_norm = false, post_norms = false;
   int64_t sliding_window = 0;   // 0: none
   std::vector<uint8_t> swa_layer;  // per layer: 1 if sliding-window (local) attention
+  // Per-layer shapes after structured pruning (empty: every layer has n_head / n_head_kv /
+  // n_ff). When set, the scalars hold the largest value over the layers (buffer sizes).
+  std::vector<int64_t> head_l, head_kv_l, ff_l;
+  int64_t n_head_at(int64_t l) const { return head_l.empty() ? n_head : head_l[size_t(l)]; }
+  int64_t n_head_kv_at(int64_t l) const { return head_kv_l.empty() ? n_head_kv : head_kv_l[size_t(l)]; }
+  int64_t n_ff_at(int64_t l) const { return ff_l.empty() ? n_ff : ff_l[size_t(l)]; }
+  bool uniform() const;         // every layer has the same head counts and FFN width
+  // Sets per-layer shapes (one entry per layer); collapses to scalars when uniform.
+  void set_layer_shapes(std::vector<int64_t> heads, std::vector<int64_t> heads_kv, std::vector<int64_t> ff);
 };
 
 struct Block {
-  Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv;
+  Tensor attn_norm, wq, wk, wv, wo, bq, bk, bv, bo;  // bo: output-projection bias (FLAP)
   Tensor q_norm, k_norm, attn_post_norm;
-  Tensor ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+  Tensor ffn_norm, w_gate, w_up, w_down, b_down, ffn_post_norm;  // b_down: down bias (FLAP)
   // The seven matrix weights (q, k, v, o, gate, up, down), in that order.
   std::array<Tensor*, 7> linears() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
   std::array<const Tensor*, 7> linears() const { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }

@@ -4,6 +4,7 @@
 #include "io/gguf.h"
 #include "model/arch.h"
 #include "model/model.h"
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -47,8 +48,8 @@ Tensor Tensor::from_f32(std::string name, std::vector<int64_t> ne, const float* 
 size_t Model::weight_bytes() const {
   size_t n = tok_embd.nbytes + out_norm.nbytes + (output.data == tok_embd.data ? 0 : output.nbytes);
   for (const Block& b : blocks)
-    for (const Tensor* t : {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.bq, &b.bk, &b.bv, &b.q_norm, &b.k_norm,
-                            &b.attn_post_norm, &b.ffn_norm, &b.w_gate, &b.w_up, &b.w_down, &b.ffn_post_norm})
+    for (const Tensor* t : {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.bq, &b.bk, &b.bv, &b.bo, &b.q_norm, &b.k_norm,
+                            &b.attn_post_norm, &b.ffn_norm, &b.w_gate, &b.w_up, &b.w_down, &b.b_down, &b.ffn_post_norm})
       n += t->nbytes;
   return n;
 }
@@ -56,10 +57,27 @@ size_t Model::weight_bytes() const {
 int64_t Model::n_params() const {
   int64_t n = tok_embd.nelements() + out_norm.nelements() + (output.data == tok_embd.data ? 0 : output.nelements());
   for (const Block& b : blocks)
-    for (const Tensor* t : {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.bq, &b.bk, &b.bv, &b.q_norm, &b.k_norm,
-                            &b.attn_post_norm, &b.ffn_norm, &b.w_gate, &b.w_up, &b.w_down, &b.ffn_post_norm})
+    for (const Tensor* t : {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.bq, &b.bk, &b.bv, &b.bo, &b.q_norm, &b.k_norm,
+                            &b.attn_post_norm, &b.ffn_norm, &b.w_gate, &b.w_up, &b.w_down, &b.b_down, &b.ffn_post_norm})
       n += t->empty() ? 0 : t->nelements();
   return n;
+}
+
+bool HParams::uniform() const {
+  for (int64_t l = 0; l < n_layer; ++l)
+    if (n_head_at(l) != n_head || n_head_kv_at(l) != n_head_kv || n_ff_at(l) != n_ff) return false;
+  return true;
+}
+
+void HParams::set_layer_shapes(std::vector<int64_t> heads, std::vector<int64_t> heads_kv, std::vector<int64_t> ff) {
+  if (int64_t(heads.size()) != n_layer || int64_t(heads_kv.size()) != n_layer || int64_t(ff.size()) != n_layer)
+    fail("per-layer shapes need ", n_layer, " entries");
+  head_l = std::move(heads); head_kv_l = std::move(heads_kv); ff_l = std::move(ff);
+  if (n_layer == 0) return;
+  n_head = *std::max_element(head_l.begin(), head_l.end());
+  n_head_kv = *std::max_element(head_kv_l.begin(), head_kv_l.end());
+  n_ff = *std::max_element(ff_l.begin(), ff_l.end());
+  if (uniform()) { head_l.clear(); head_kv_l.clear(); ff_l.clear(); }
 }
 
 namespace {
@@ -110,6 +128,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
     b.wk = view(f, p + "attn_k.weight", true);
     b.wv = view(f, p + "attn_v.weight", true);
     b.wo = view(f, p + "attn_output.weight", true);
+    b.bo = view(f, p + "attn_output.bias", false);
     if (a.qkv_bias) {
       b.bq = view(f, p + "attn_q.bias", true);
       b.bk = view(f, p + "attn_k.bias", true);
@@ -122,6 +141,7 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
     b.w_gate = view(f, p + "ffn_gate.weight", true);
     b.w_up = view(f, p + "ffn_up.weight", true);
     b.w_down = view(f, p + "ffn_down.weight", true);
+    b.b_down = view(f, p + "ffn_down.bias", false);
     b.ffn_post_norm = view(f, p + "post_ffw_norm.weight", a.post_norms);
     m->blocks.push_back(std::move(b));
   }

@@ -1,6 +1,7 @@
 #include "core/dtype_custom.h"
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/arch.h"
 #include "model/model.h"
 
 namespace slimlm {
@@ -44,12 +45,32 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
   w.set(a + "context_length", gguf::Value::of_u32(uint32_t(hp.n_ctx_train)));
   w.set(a + "embedding_length", gguf::Value::of_u32(uint32_t(hp.n_embd)));
   w.set(a + "block_count", gguf::Value::of_u32(uint32_t(hp.n_layer)));
-  w.set(a + "feed_forward_length", gguf::Value::of_u32(uint32_t(hp.n_ff)));
-  w.set(a + "attention.head_count", gguf::Value::of_u32(uint32_t(hp.n_head)));
-  w.set(a + "attention.head_count_kv", gguf::Value::of_u32(uint32_t(hp.n_head_kv)));
+  // Per-layer shapes (structured pruning) as arrays of one entry per layer, as llama.cpp reads
+  // these keys ("key or array"); scalars when every layer has the same shape.
+  auto per_layer = [&](const std::string& key, int64_t (HParams::*at)(int64_t) const, int64_t uniform_value) {
+    if (hp.uniform()) { w.set(key, gguf::Value::of_u32(uint32_t(uniform_value))); return; }
+    std::vector<int32_t> v;
+    for (int64_t l = 0; l < hp.n_layer; ++l) v.push_back(int32_t((hp.*at)(l)));
+    w.set(key, gguf::Value::of_i32s(v));
+  };
+  per_layer(a + "feed_forward_length", &HParams::n_ff_at, hp.n_ff);
+  per_layer(a + "attention.head_count", &HParams::n_head_at, hp.n_head);
+  per_layer(a + "attention.head_count_kv", &HParams::n_head_kv_at, hp.n_head_kv);
   w.set(a + "attention.layer_norm_rms_epsilon", gguf::Value::of_f32(hp.norm_eps));
   w.set(a + "rope.freq_base", gguf::Value::of_f32(hp.rope_theta));
-  if (hp.head_dim != hp.n_embd / hp.n_head) {
+  // Sliding-window flags that no longer follow the family's pattern (blocks were removed).
+  if (!hp.swa_layer.empty()) {
+    const int pattern = arch_info(hp.arch).swa_pattern;
+    bool derived = hp.sliding_window > 0 && pattern > 0;
+    for (int64_t l = 0; l < hp.n_layer && derived; ++l) derived = hp.swa_layer[size_t(l)] == ((l + 1) % pattern != 0);
+    if (derived || hp.sliding_window <= 0) w.remove("slimlm.attention.sliding_window_layers");
+    else {
+      std::vector<int32_t> v(hp.swa_layer.begin(), hp.swa_layer.end());
+      w.set("slimlm.attention.sliding_window_layers", gguf::Value::of_i32s(v));
+      w.set(a + "attention.sliding_window", gguf::Value::of_u32(uint32_t(hp.sliding_window)));
+    }
+  }
+  if (!hp.uniform() || hp.head_dim != hp.n_embd / hp.n_head) {
     w.set(a + "attention.key_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
     w.set(a + "attention.value_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
   }
@@ -90,11 +111,13 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     add(b.q_norm, p + "attn_q_norm.weight");
     add(b.k_norm, p + "attn_k_norm.weight");
     add(b.wo, p + "attn_output.weight");
+    add(b.bo, p + "attn_output.bias");
     add(b.attn_post_norm, p + "post_attention_norm.weight");
     add(b.ffn_norm, p + "ffn_norm.weight");
     add(b.w_gate, p + "ffn_gate.weight");
     add(b.w_up, p + "ffn_up.weight");
     add(b.w_down, p + "ffn_down.weight");
+    add(b.b_down, p + "ffn_down.bias");
     add(b.ffn_post_norm, p + "post_ffw_norm.weight");
   }
   w.write(path);

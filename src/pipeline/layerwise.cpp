@@ -60,6 +60,7 @@ void init_stats(SiteStats& st, int64_t k, const Wants& w) {
   st = SiteStats{};
   st.k = k;
   st.sum_sq.assign(size_t(k), 0.0);
+  st.sum.assign(size_t(k), 0.0);
   st.sum_abs.assign(size_t(k), 0.0);
   st.absmax.assign(size_t(k), 0.f);
   if (w.hessian) st.xtx.assign(size_t(k * k), 0.0);
@@ -74,6 +75,7 @@ void accumulate(SiteStats& st, const float* x, int64_t n, int64_t ld, const Want
     for (int64_t j = 0; j < k; ++j) {
       const double v = r[j];
       st.sum_sq[size_t(j)] += v * v;
+      st.sum[size_t(j)] += v;
       st.sum_abs[size_t(j)] += std::fabs(v);
       st.absmax[size_t(j)] = std::max(st.absmax[size_t(j)], std::fabs(r[j]));
     }
@@ -129,7 +131,7 @@ RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, 
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     BlockStats stats;
     if (wants.stats) {
-      const int64_t site_k[kLinearSites] = {E, hp.n_head * hp.head_dim, E, hp.n_ff};
+      const int64_t site_k[kLinearSites] = {E, hp.n_head_at(l) * hp.head_dim, E, hp.n_ff_at(l)};
       const int64_t stride = wants.sample_tokens > 0 ? std::max<int64_t>(1, total / wants.sample_tokens) : 1;
       for (int s = 0; s < kLinearSites; ++s) init_stats(stats[size_t(s)], site_k[s], wants);
       sess.set_observer([&](int64_t layer, LinearSite site, const float* x, int64_t n, int64_t ld) {

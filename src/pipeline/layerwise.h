@@ -4,6 +4,7 @@
 #pragma once
 #include "model/forward.h"
 #include "model/model.h"
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -29,11 +30,19 @@ struct SiteStats {
   int64_t count = 0;              // tokens seen
   std::vector<double> xtx;        // k x k, sum of x xᵀ (only when wanted)
   std::vector<double> sum_sq;     // per channel: sum of x²
+  std::vector<double> sum;        // per channel: sum of x
   std::vector<double> sum_abs;    // per channel: sum of |x|
   std::vector<float> absmax;      // per channel: max |x|
   std::vector<float> sample;      // up to Wants::sample_tokens input rows (k floats each), evenly spaced
   int64_t n_sample = 0;
   double mean_abs(int64_t j) const { return count ? sum_abs[size_t(j)] / double(count) : 0.0; }
+  double mean(int64_t j) const { return count ? sum[size_t(j)] / double(count) : 0.0; }
+  // Sample variance of channel j over the tokens seen (FLAP's fluctuation).
+  double variance(int64_t j) const {
+    if (count < 2) return 0.0;
+    const double s = sum[size_t(j)];
+    return std::max(0.0, (sum_sq[size_t(j)] - s * s / double(count)) / double(count - 1));
+  }
 };
 using BlockStats = std::array<SiteStats, kLinearSites>;
 

@@ -101,7 +101,7 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
   // Sites in an order where each fold target is still f32 in `out`: FfnIn before FfnDown (up's rows).
   for (int s : {0, 2, 3, 1}) {
     const pipeline::SiteStats& st = stats[size_t(s)];
-    const bool foldable = s != int(LinearSite::AttnOut) || hp.n_head == hp.n_head_kv;
+    const bool foldable = s != int(LinearSite::AttnOut) || hp.n_head_at(layer) == hp.n_head_kv_at(layer);
     if (!foldable || o.grid <= 0 || st.n_sample == 0) continue;
     const int64_t k = st.k, n = st.n_sample;
     const auto ws = pipeline::site_weights(b, LinearSite(s));

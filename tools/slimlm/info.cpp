@@ -32,11 +32,17 @@ void add_info(CLI::App& app) {
                         {"n_params", m->n_params()}, {"weight_bytes", m->weight_bytes()}, {"bits_per_weight", bpw},
                         {"block_weight_types", types}, {"tokenizer", m->tok != nullptr},
                         {"tied_output", m->output.data == m->tok_embd.data}};
+    if (!hp.uniform()) {  // structurally pruned: per-layer shapes
+      std::vector<int64_t> h, hk, ff;
+      for (int64_t l = 0; l < hp.n_layer; ++l) { h.push_back(hp.n_head_at(l)); hk.push_back(hp.n_head_kv_at(l)); ff.push_back(hp.n_ff_at(l)); }
+      j["n_head_per_layer"] = h; j["n_head_kv_per_layer"] = hk; j["n_ff_per_layer"] = ff;
+    }
     if (json) { std::printf("%s\n", j.dump(2).c_str()); return; }
     std::printf("%s (%s): %s, %lld layers, embd %lld, heads %lld/%lld (dim %lld), ff %lld, vocab %lld\n",
                 path.c_str(), m->format.c_str(), hp.arch.c_str(), (long long)hp.n_layer, (long long)hp.n_embd,
                 (long long)hp.n_head, (long long)hp.n_head_kv, (long long)hp.head_dim, (long long)hp.n_ff,
                 (long long)hp.n_vocab);
+    if (!hp.uniform()) std::printf("per-layer shapes (structured pruning): heads, KV heads and ff are maxima over layers\n");
     std::printf("params %.1fM, weights %.1f MiB, %.2f bits/weight, tied output: %s, tokenizer: %s\n",
                 double(m->n_params()) / 1e6, double(m->weight_bytes()) / 1048576.0, bpw,
                 m->output.data == m->tok_embd.data ? "yes" : "no", m->tok ? "yes" : "no (token ids only)");
