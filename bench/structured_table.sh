@@ -14,7 +14,7 @@ measure() {  # name file
 measure dense $O/dense-f16.gguf
 for S in 0.2 0.4; do
   for me in heads neurons flap block-influence layers; do
-    $B prune-structured $M -o $O/$me-$S.gguf --method $me --sparsity $S --calib-samples 8 --calib-len 256 --json \
+    $B prune $M -o $O/$me-$S.gguf --method $me --sparsity $S --calib-samples 8 --calib-len 256 --json \
       > $O/$me-$S.prune.json 2> $O/$me-$S.prune.err || { echo "$me $S: $(tail -1 $O/$me-$S.prune.err)" >&2; continue; }
     measure $me-$S $O/$me-$S.gguf
   done

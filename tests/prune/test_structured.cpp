@@ -297,7 +297,7 @@ TEST(StructuredPrune, BadInputIsAnError) {
   for (const std::string args : {"--method flap --sparsity 1.0", "--method flap --sparsity 1.5", "--method nope --sparsity 0.2",
                                  "--method heads --score magnitude --sparsity 0.6"}) {
     SCOPED_TRACE(args);
-    const CmdResult r = run_cli("prune-structured " + stories() + " -o " + out + " " + args);
+    const CmdResult r = run_cli("prune " + stories() + " -o " + out + " " + args);
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_FALSE(fs::exists(out));
@@ -318,7 +318,7 @@ TEST(StructuredPrune, CliPrunesStories260KEndToEnd) {
   for (const std::string method : {"heads", "neurons", "flap", "block-influence", "layers"}) {
     SCOPED_TRACE(method);
     const std::string out = temp_path("stories-" + method + ".gguf");
-    const CmdResult r = run_cli("prune-structured " + stories() + " -o " + out + " --method " + method +
+    const CmdResult r = run_cli("prune " + stories() + " -o " + out + " --method " + method +
                                 " --sparsity 0.2 --calib-ids " + ids + " --calib-samples 4 --calib-len 64 --type f32 --json");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("\"achieved\""), std::string::npos);

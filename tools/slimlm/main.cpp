@@ -1,6 +1,5 @@
 // slimlm: compress LLMs and run them fast. `slimlm <verb> MODEL [options]`; see --help.
 #include "common.h"
-#include "prune_structured.h"
 #include "core/error.h"
 #include "kernels/qdot.h"
 #include <cstdio>
@@ -81,13 +80,11 @@ int main(int argc, char** argv) {
   slimlm::cli::add_convert(app);
   slimlm::cli::add_quantize(app);
   slimlm::cli::add_prune(app);
-  slimlm::cli::add_prune_structured(app);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
     if (!known) {
       std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize, prune)\n", argv[1]);
-      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize, prune-structured)\n", argv[1]);
       return 2;
     }
   }

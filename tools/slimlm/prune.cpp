@@ -2,6 +2,7 @@
 // post-training pruning of the seven block linears (not embeddings / output) over the layer-wise
 // calibration pipeline; pruned weights are stored in --type (default f16, so zeros stay exact).
 #include "common.h"
+#include "prune_structured.h"
 #include "core/error.h"
 #include "eval/eval.h"
 #include "io/gguf.h"
@@ -15,9 +16,9 @@ namespace slimlm::cli {
 
 namespace {
 struct PruneFlags {
-  std::string model, out, method = "wanda", nm, group, type = "f16", quant;
+  std::string model, out, method = "wanda", nm, group, type = "f16", quant, score = "activation";
   double sparsity = 0.5, damp = 0.01, owl_m = 5, owl_lambda = 0.08;
-  bool owl = false, global = false, json = false, no_progress = false;
+  bool owl = false, global = false, json = false, no_progress = false, no_bias = false;
   CalibFlags calib;
   int threads = 0;
 };
@@ -31,7 +32,20 @@ void parse_nm(const std::string& s, prune::Pattern& p) {
   p.n = n; p.m = m;
 }
 
+bool is_structured(const std::string& m) {
+  return m == "heads" || m == "neurons" || m == "layers" || m == "flap" || m == "block-influence";
+}
+
 void run_prune(const PruneFlags& f) {
+  if (is_structured(f.method)) {  // a physically smaller dense model (prune_structured.cpp)
+    if (!f.nm.empty() || f.owl || f.global || !f.quant.empty())
+      fail("--nm, --owl, --global and --quant apply to unstructured methods, not --method ", f.method);
+    StructuredPruneOptions s;
+    s.model = f.model; s.out = f.out; s.method = f.method; s.score = f.score; s.type = f.type;
+    s.calib = f.calib; s.sparsity = f.sparsity; s.json = f.json; s.no_bias = f.no_bias; s.threads = f.threads;
+    run_structured_prune(s);
+    return;
+  }
   apply_threads(f.threads);
   prune::PruneOptions o;
   o.method = prune::method_from_name(f.method);
@@ -108,10 +122,13 @@ void add_prune(CLI::App& app) {
   auto* sub = app.add_subcommand("prune", "prune a model's block linears (magnitude, Wanda, RIA, SparseGPT; N:M; OWL) and write GGUF");
   sub->footer("Examples:\n  slimlm prune models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.wanda50.gguf --method wanda --sparsity 0.5\n"
               "  slimlm prune models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.sgpt24.gguf --method sparsegpt --nm 2:4\n"
-              "  slimlm prune models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.owl70.gguf --method wanda --sparsity 0.7 --owl");
+              "  slimlm prune models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.owl70.gguf --method wanda --sparsity 0.7 --owl\n"
+              "  slimlm prune models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.flap40.gguf --method flap --sparsity 0.4");
   sub->add_option("model", f.model, "input model file or folder")->required();
   sub->add_option("-o,--output", f.out, "output .gguf path")->required();
-  sub->add_option("--method", f.method, "magnitude, wanda (default), ria or sparsegpt");
+  sub->add_option("--method", f.method, "unstructured: magnitude, wanda (default), ria, sparsegpt; structured (a smaller dense "
+                  "model): heads (KV groups), neurons (FFN), flap (heads + neurons, bias compensation), block-influence "
+                  "(ShortGPT), layers (contiguous blocks, Gromov et al.)");
   sub->add_option("--sparsity", f.sparsity, "fraction of weights removed, in [0, 1) (default 0.5)");
   sub->add_option("--nm", f.nm, "N:M semi-structured sparsity instead, e.g. 2:4 (N kept of every M inputs)");
   sub->add_flag("--owl", f.owl, "OWL: per-layer sparsities from outlier ratios (mean stays --sparsity)");
@@ -121,6 +138,8 @@ void add_prune(CLI::App& app) {
   sub->add_option("--group", f.group, "comparison group of unstructured masks: row or layer (default: row for wanda, layer otherwise)");
   sub->add_option("--quant", f.quant, "sparsegpt: quantize the kept weights in the same pass (e.g. u4g128, q4_0)");
   sub->add_option("--damp", f.damp, "sparsegpt: dampening as a fraction of the mean Hessian diagonal")->check(CLI::Range(0.0, 10.0));
+  sub->add_option("--score", f.score, "heads/neurons: magnitude (weights only) or activation (default)");
+  sub->add_flag("--no-bias", f.no_bias, "flap: no bias compensation");
   sub->add_option("--type", f.type, "storage type of the pruned linears: f16 (default), f32, bf16, q8_0, ...");
   add_calib_flags(sub, &f.calib);
   sub->add_flag("--json", f.json, "print a JSON summary on stdout");

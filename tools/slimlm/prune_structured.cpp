@@ -1,4 +1,4 @@
-// `slimlm prune-structured MODEL -o OUT.gguf --method heads|neurons|layers|flap|block-influence
+// `slimlm prune MODEL -o OUT.gguf --method heads|neurons|layers|flap|block-influence
 // --sparsity S`: removes attention heads, FFN neurons or whole blocks and writes a smaller dense
 // model (per-layer shapes in GGUF as arrays). S is the fraction of block-linear parameters.
 #include "prune_structured.h"
@@ -16,14 +16,6 @@
 
 namespace slimlm::cli {
 
-namespace {
-std::string calib_text(const StructuredPruneOptions& o) {
-  if (!o.calib.empty()) return o.calib;
-  for (const char* p : {"../shared/data/brown/brown.txt", "/work/shared/data/brown/brown.txt"})
-    if (std::filesystem::exists(p)) return p;
-  fail("no calibration text found: pass --calib FILE");
-}
-}  // namespace
 
 int run_structured_prune(const StructuredPruneOptions& o) {
   apply_threads(o.threads);
@@ -35,10 +27,7 @@ int run_structured_prune(const StructuredPruneOptions& o) {
   const DType type = type_from_name(o.type);
   if (!traits(type).from_f32) fail("cannot write weights of type ", o.type);
   check_model_path(o.model);
-  {
-    const auto dir = std::filesystem::path(o.out).parent_path();
-    if (!dir.empty() && !std::filesystem::is_directory(dir)) fail(o.out, ": folder ", dir.string(), " does not exist");
-  }
+  check_output_folder(o.out);
   const auto t0 = std::chrono::steady_clock::now();
   auto m = load_model(o.model);
   const int64_t before = prune::block_linear_params(*m), params_before = m->n_params(), layers_before = m->hp.n_layer;
@@ -50,11 +39,7 @@ int run_structured_prune(const StructuredPruneOptions& o) {
 
   prune::CalibStats st;
   if (calibrated && target > 0 && !(blocks && n_blocks == 0)) {
-    pipeline::CalibOptions co;
-    co.ids_file = o.calib_ids;
-    if (co.ids_file.empty()) co.file = calib_text(o);
-    co.samples = o.samples; co.len = o.len; co.seed = o.seed;
-    const auto calib = pipeline::load_calibration(*m, co);
+    const auto calib = pipeline::load_calibration(*m, o.calib.options());
     st = prune::calibrate(*m, calib, std::max<int64_t>(1, n_blocks));
   }
   std::vector<int64_t> removed_blocks;
@@ -97,34 +82,6 @@ int run_structured_prune(const StructuredPruneOptions& o) {
                 hp.uniform() ? "uniform" : "per-layer", file_mb, seconds);
   }
   return 0;
-}
-
-void add_structured_prune_options(CLI::App* sub, StructuredPruneOptions& o) {
-  sub->add_option("model", o.model, "input model file or folder")->required();
-  sub->add_option("-o,--output", o.out, "output .gguf path")->required();
-  sub->add_option("--method", o.method,
-                  "heads (KV groups, uniform per layer), neurons (FFN, uniform), flap (heads + neurons, global, "
-                  "bias compensation), block-influence (ShortGPT), layers (contiguous blocks, Gromov et al.)");
-  sub->add_option("--sparsity", o.sparsity, "fraction of block-linear parameters to remove, in [0, 1)");
-  sub->add_option("--score", o.score, "heads/neurons: magnitude (weights only) or activation (default)");
-  sub->add_flag("--no-bias", o.no_bias, "flap: no bias compensation");
-  sub->add_option("--type", o.type, "weight type of the output (default f16)");
-  sub->add_option("--calib", o.calib, "calibration text (default ../shared/data/brown/brown.txt)");
-  sub->add_option("--calib-ids", o.calib_ids, "calibration token ids (whitespace-separated) instead of text");
-  sub->add_option("--calib-samples", o.samples, "calibration sequences")->check(CLI::Range(1, 100000));
-  sub->add_option("--calib-len", o.len, "tokens per calibration sequence")->check(CLI::Range(2, 1 << 16));
-  sub->add_option("--seed", o.seed, "seed for picking calibration sequences");
-  sub->add_flag("--json", o.json, "print a JSON summary on stdout");
-  add_threads(sub, &o.threads);
-}
-
-void add_prune_structured(CLI::App& app) {
-  static StructuredPruneOptions o;
-  auto* sub = app.add_subcommand("prune-structured", "remove heads, neurons or blocks: a smaller dense model");
-  sub->footer("Examples:\n  slimlm prune-structured models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.flap40.gguf --method flap --sparsity 0.4\n"
-              "  slimlm prune-structured models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.bi20.gguf --method block-influence --sparsity 0.2");
-  add_structured_prune_options(sub, o);
-  sub->callback([] { run_structured_prune(o); });
 }
 
 }  // namespace slimlm::cli
