@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace slimlm {
@@ -40,6 +41,8 @@ void row_to_f32(DType t, const void* src, float* dst, int64_t n);
 // Scalar helpers used by the block formats and kernels.
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);  // round to nearest even
+inline float f16_round(float x) { return f16_to_f32(f32_to_f16(x)); }  // x as stored in f16
+inline void put_f16(uint8_t* p, float x) { const uint16_t h = f32_to_f16(x); std::memcpy(p, &h, 2); }
 inline float bf16_to_f32(uint16_t h) {
   uint32_t u = uint32_t(h) << 16; float f; __builtin_memcpy(&f, &u, 4); return f;
 }

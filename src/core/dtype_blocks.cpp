@@ -22,7 +22,6 @@ constexpr int kQK = 256;  // elements per k-quant super-block
 const uint8_t* bytes_of(const void* p) { return static_cast<const uint8_t*>(p); }
 uint8_t* bytes_of(void* p) { return static_cast<uint8_t*>(p); }
 float load_f16(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return f16_to_f32(h); }
-void store_f16(uint8_t* p, float f) { const uint16_t h = f32_to_f16(f); std::memcpy(p, &h, 2); }
 uint32_t load_u32(const uint8_t* p) { uint32_t u; std::memcpy(&u, p, 4); return u; }
 
 // int(v), i.e. truncation, clamped to [lo, hi]; NaN gives 0. ggml casts without the clamp, which
@@ -81,8 +80,8 @@ struct Legacy {
         for (int j = 0; j < kQ; ++j) { if (x[j] < lo) lo = x[j]; if (x[j] > up) up = x[j]; }
         const float d = (up - lo) / float(hi);
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        store_f16(b, d);
-        store_f16(b + 2, lo);
+        put_f16(b, d);
+        put_f16(b + 2, lo);
         for (int j = 0; j < kQ; ++j) q[j] = clamp_trunc((x[j] - lo) * id + 0.5f, 0, hi);
       } else {  // symmetric: the value of largest magnitude maps to code 0 (−offset · d)
         float amax = 0.0f, max = 0.0f;
@@ -90,7 +89,7 @@ struct Legacy {
           if (amax < std::fabs(x[j])) { amax = std::fabs(x[j]); max = x[j]; }
         const float d = max / float(-offset);
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        store_f16(b, d);
+        put_f16(b, d);
         for (int j = 0; j < kQ; ++j) q[j] = clamp_trunc(x[j] * id + (float(offset) + 0.5f), 0, hi);
       }
       const uint32_t qh = pack_codes(q, b + bytes - kQ / 2);
@@ -151,7 +150,7 @@ void f16_to_f32_row(const void* src, float* dst, int64_t n) {
 }
 void f16_from_f32_row(const float* src, void* dst, int64_t n) {
   uint8_t* b = bytes_of(dst);
-  for (int64_t i = 0; i < n; ++i) store_f16(b + 2 * i, src[i]);
+  for (int64_t i = 0; i < n; ++i) put_f16(b + 2 * i, src[i]);
 }
 void bf16_to_f32_row(const void* src, float* dst, int64_t n) {
   const uint8_t* b = bytes_of(src);
@@ -191,7 +190,7 @@ void q8_0_from_f32(const float* x, void* dst, int64_t n) {
     for (int j = 0; j < kQ; ++j) amax = std::fmax(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    store_f16(b, d);
+    put_f16(b, d);
     for (int j = 0; j < kQ; ++j) b[2 + j] = uint8_t(int8_t(clamp_trunc(std::round(x[j] * id), -127, 127)));
   }
 }

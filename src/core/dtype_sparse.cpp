@@ -11,7 +11,6 @@ namespace slimlm {
 namespace {
 int64_t n_groups(const CustomLayout& l, int64_t n) { return (n + l.group - 1) / l.group; }
 size_t bitmap_bytes(int64_t n) { return size_t((n + 7) / 8); }
-void put_f16(uint8_t* p, float f) { const uint16_t h = f32_to_f16(f); std::memcpy(p, &h, 2); }
 float get_f16(const uint8_t* p) { uint16_t h; std::memcpy(&h, p, 2); return f16_to_f32(h); }
 }  // namespace
 

@@ -9,8 +9,6 @@
 namespace slimlm::quant {
 
 namespace {
-float f16r(float x) { return f16_to_f32(f32_to_f16(x)); }
-void put16(uint8_t* p, float x) { const uint16_t h = f32_to_f16(x); std::memcpy(p, &h, 2); }
 int clampi(long v, int lo, int hi) { return int(std::clamp<long>(v, lo, hi)); }
 float signed_absmax(const float* x, int64_t n) {
   float m = 0;
@@ -32,14 +30,14 @@ class Uniform : public Codec {
     GroupFit f;
     if (l_.sym) {
       const float m = signed_absmax(x, n) * clip;
-      f.scale = f16r(m / -float(1 << (l_.bits - 1)));
+      f.scale = f16_round(m / -float(1 << (l_.bits - 1)));
       f.zero = float(1 << (l_.bits - 1));
       return f;
     }
     float lo = 0, hi = 0;
     for (int64_t i = 0; i < n; ++i) { lo = std::min(lo, x[i]); hi = std::max(hi, x[i]); }
     lo *= clip; hi *= clip;
-    f.scale = f16r((hi - lo) / float(qmax_));
+    f.scale = f16_round((hi - lo) / float(qmax_));
     f.zero = f.scale > 0 ? float(clampi(std::lround(-lo / f.scale), 0, qmax_)) : 0.f;
     return f;
   }
@@ -50,7 +48,7 @@ class Uniform : public Codec {
   float value(int q, const GroupFit& f) const override { return f.scale * (float(q) - f.zero); }
   void encode_row(const uint8_t* codes, const GroupFit* fits, int64_t n, uint8_t* dst) const override {
     const int64_t ng = (n + l_.group - 1) / l_.group;
-    for (int64_t g = 0; g < ng; ++g) put16(dst + 2 * g, fits[g].scale);
+    for (int64_t g = 0; g < ng; ++g) put_f16(dst + 2 * g, fits[g].scale);
     uint8_t* p = dst + 2 * ng;
     if (!l_.sym) { for (int64_t g = 0; g < ng; ++g) p[g] = uint8_t(fits[g].zero); p += ng; }
     pack_codes(codes, n, l_.bits, p);
@@ -85,18 +83,18 @@ class Block32 : public Codec {
       for (int64_t i = 1; i < n; ++i) { lo = std::min(lo, x[i]); hi = std::max(hi, x[i]); }
       const float mid = 0.5f * (lo + hi), half = 0.5f * (hi - lo) * clip;  // clip shrinks around the middle
       lo = mid - half; hi = mid + half;
-      f.scale = f16r((hi - lo) / float((1 << bits_) - 1));
-      f.zero = f16r(lo);
+      f.scale = f16_round((hi - lo) / float((1 << bits_) - 1));
+      f.zero = f16_round(lo);
       return f;
     }
     if (bits_ == 8) {
       float a = 0;
       for (int64_t i = 0; i < n; ++i) a = std::max(a, std::fabs(x[i]));
-      f.scale = f16r(a * clip / 127.f);
+      f.scale = f16_round(a * clip / 127.f);
       f.zero = 128;
       return f;
     }
-    f.scale = f16r(signed_absmax(x, n) * clip / -float(1 << (bits_ - 1)));
+    f.scale = f16_round(signed_absmax(x, n) * clip / -float(1 << (bits_ - 1)));
     f.zero = float(1 << (bits_ - 1));
     return f;
   }
@@ -116,8 +114,8 @@ class Block32 : public Codec {
     for (int64_t b = 0; b < n / 32; ++b) {
       uint8_t* p = dst + size_t(b) * bb;
       const uint8_t* q = codes + b * 32;
-      put16(p, fits[b].scale); p += 2;
-      if (affine_) { put16(p, fits[b].zero); p += 2; }
+      put_f16(p, fits[b].scale); p += 2;
+      if (affine_) { put_f16(p, fits[b].zero); p += 2; }
       if (bits_ == 8) { for (int i = 0; i < 32; ++i) p[i] = uint8_t(int8_t(int(q[i]) - 128)); continue; }
       if (bits_ == 5) {
         uint32_t qh = 0;

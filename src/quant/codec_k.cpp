@@ -48,10 +48,9 @@ KSpec spec_of(DType t) {
   }
 }
 
-float f16r(float x) {  // nearest f16, saturating instead of overflowing to inf
-  return f16_to_f32(f32_to_f16(std::clamp(x, -65504.f, 65504.f)));
+float f16_sat(float x) {  // nearest f16, saturating instead of overflowing to inf
+  return f16_round(std::clamp(x, -65504.f, 65504.f));
 }
-void put16(uint8_t* p, float x) { const uint16_t h = f32_to_f16(x); std::memcpy(p, &h, 2); }
 
 // The codec's rounding with a given (scale, zero), shared by code() and the error sums.
 inline int nearest_code(const KSpec& k, float x, float scale, float zero) {
@@ -199,8 +198,8 @@ bool refit_super(const KSpec& k, const float* x, int64_t n, const GroupFit* fits
     if (dm < 0) { dm = 0; dd = sxa / saa; }
   }
   if (k.has_min && !(dd > 0)) return false;
-  d = f16r(float(dd));
-  dmin = f16r(float(dm));
+  d = f16_sat(float(dd));
+  dmin = f16_sat(float(dm));
   return true;
 }
 
@@ -251,13 +250,13 @@ void KQuant::fit_span(const float* x, int64_t n, GroupFit* out, const float* cli
   };
   const float ns = extreme(naive, false), nm = extreme(naive, true);
   const float end = k_.has_min ? float(k_.sc_hi) : float(k_.sc_lo);  // q3_K/q6_K: the negative end is wider
-  consider(naive, f16r(ns / end), k_.has_min ? f16r(nm / float(k_.m_hi)) : 0.f);
+  consider(naive, f16_sat(ns / end), k_.has_min ? f16_sat(nm / float(k_.m_hi)) : 0.f);
   const float es = extreme(sf, false), em = extreme(sf, true);
   for (float a : {0.f, 0.5f, 1.f, 2.f}) {
-    const float mins[2] = {k_.has_min ? f16r(em / float(k_.m_hi)) : 0.f, k_.has_min ? f16r(em / (float(k_.m_hi) - 1.f)) : 0.f};
+    const float mins[2] = {k_.has_min ? f16_sat(em / float(k_.m_hi)) : 0.f, k_.has_min ? f16_sat(em / (float(k_.m_hi) - 1.f)) : 0.f};
     for (int b = 0; b < (k_.has_min ? 2 : 1); ++b) {
-      consider(sf, f16r(es / (end - (end > 0 ? a : -a))), mins[b]);
-      if (!k_.has_min) consider(sf, f16r(es / (float(k_.sc_hi) - a)), 0.f);
+      consider(sf, f16_sat(es / (end - (end > 0 ? a : -a))), mins[b]);
+      if (!k_.has_min) consider(sf, f16_sat(es / (float(k_.sc_hi) - a)), 0.f);
     }
   }
   for (int it = 0; it < 2; ++it) {
@@ -284,7 +283,7 @@ void KQuant::encode_row(const uint8_t* codes, const GroupFit* fits, int64_t n, u
       case DType::Q2_K:
         for (int s = 0; s < 16; ++s) p[s] = uint8_t(f[s].sc | f[s].m << 4);
         for (int e = 0; e < kQK; ++e) put2(p + 16, e, c[e]);
-        put16(p + 80, f[0].d); put16(p + 82, f[0].dmin);
+        put_f16(p + 80, f[0].d); put_f16(p + 82, f[0].dmin);
         break;
       case DType::Q3_K:
         for (int e = 0; e < kQK; ++e) {
@@ -296,12 +295,12 @@ void KQuant::encode_row(const uint8_t* codes, const GroupFit* fits, int64_t n, u
           p[96 + s % 8] |= uint8_t((v & 15) << (s < 8 ? 0 : 4));
           p[96 + 8 + s % 4] |= uint8_t((v >> 4) << (2 * (s / 4)));
         }
-        put16(p + 108, f[0].d);
+        put_f16(p + 108, f[0].d);
         break;
       case DType::Q4_K:
       case DType::Q5_K: {
         const bool hi = t_ == DType::Q5_K;
-        put16(p, f[0].d); put16(p + 2, f[0].dmin);
+        put_f16(p, f[0].d); put_f16(p + 2, f[0].dmin);
         uint8_t* sc = p + 4;
         for (int j = 0; j < 4; ++j) {
           sc[j] = uint8_t(f[j].sc | (f[j + 4].sc >> 4) << 6);
@@ -323,7 +322,7 @@ void KQuant::encode_row(const uint8_t* codes, const GroupFit* fits, int64_t n, u
           p[128 + 32 * half + l] |= uint8_t((c[e] >> 4) << (2 * kk));
         }
         for (int s = 0; s < 16; ++s) p[192 + s] = uint8_t(int8_t(f[s].sc));
-        put16(p + 208, f[0].d);
+        put_f16(p + 208, f[0].d);
         break;
       default: SLIMLM_ASSERT(false);
     }

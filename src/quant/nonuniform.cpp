@@ -8,8 +8,6 @@
 namespace slimlm::quant {
 
 namespace {
-float f16r(float x) { return f16_to_f32(f32_to_f16(x)); }
-void put16(uint8_t* p, float x) { const uint16_t h = f32_to_f16(x); std::memcpy(p, &h, 2); }
 
 // Midpoints between consecutive sorted levels; the nearest level of t is the number of midpoints
 // strictly below t (a tie goes to the lower level).
@@ -33,7 +31,7 @@ class Nf : public Codec {
   GroupFit fit(const float* x, int64_t n, float clip) const override {
     float m = 0;
     for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
-    return GroupFit{f16r(m * clip), 0.0f};
+    return GroupFit{f16_round(m * clip), 0.0f};
   }
   int code(float x, const GroupFit& f) const override {
     if (f.scale == 0) return zero_code_;
@@ -42,7 +40,7 @@ class Nf : public Codec {
   float value(int q, const GroupFit& f) const override { return f.scale * grid_[size_t(q)]; }
   void encode_row(const uint8_t* codes, const GroupFit* fits, int64_t n, uint8_t* dst) const override {
     const int64_t ng = (n + l_.group - 1) / l_.group;
-    for (int64_t g = 0; g < ng; ++g) put16(dst + 2 * g, fits[g].scale);
+    for (int64_t g = 0; g < ng; ++g) put_f16(dst + 2 * g, fits[g].scale);
     pack_codes(codes, n, l_.bits, dst + 2 * ng);
   }
  private:
@@ -57,7 +55,7 @@ class Lut : public Codec {
  public:
   Lut(int bits, const std::vector<float>& centroids) : bits_(bits), type_(custom_type({CustomKind::Codebook, bits, false, 0})) {
     if (centroids.size() != size_t(1) << bits) fail("codebook: ", centroids.size(), " centroids for ", bits, " bits");
-    for (float c : centroids) lut_.push_back(f16r(c));
+    for (float c : centroids) lut_.push_back(f16_round(c));
     std::sort(lut_.begin(), lut_.end());
     mids_ = midpoints(lut_);
   }
@@ -67,7 +65,7 @@ class Lut : public Codec {
   int code(float x, const GroupFit&) const override { return nearest(mids_, double(x)); }
   float value(int q, const GroupFit&) const override { return lut_[size_t(q)]; }
   void encode_row(const uint8_t* codes, const GroupFit*, int64_t n, uint8_t* dst) const override {
-    for (size_t c = 0; c < lut_.size(); ++c) put16(dst + 2 * c, lut_[c]);
+    for (size_t c = 0; c < lut_.size(); ++c) put_f16(dst + 2 * c, lut_[c]);
     pack_codes(codes, n, bits_, dst + 2 * lut_.size());
   }
  private:
@@ -251,7 +249,7 @@ KmeansResult kmeans_row(const float* w, const float* weight, int64_t n, int bits
     std::sort(c.begin(), c.end());
   }
   if (opt.f16_centroids) {
-    for (float& v : c) v = f16r(v);
+    for (float& v : c) v = f16_round(v);
     std::sort(c.begin(), c.end());
   }
   const std::vector<double> mids = midpoints(c);
@@ -270,7 +268,7 @@ void encode_codebook_row(const KmeansResult& r, int bits, int64_t n, uint8_t* ds
   check_bits(bits);
   if (r.centroids.size() != size_t(1) << bits || r.codes.size() != size_t(n))
     fail("codebook row: ", r.centroids.size(), " centroids / ", r.codes.size(), " codes for ", bits, " bits and n=", n);
-  for (size_t c = 0; c < r.centroids.size(); ++c) put16(dst + 2 * c, r.centroids[c]);
+  for (size_t c = 0; c < r.centroids.size(); ++c) put_f16(dst + 2 * c, r.centroids[c]);
   pack_codes(r.codes.data(), n, bits, dst + 2 * r.centroids.size());
 }
 
@@ -286,7 +284,7 @@ std::vector<uint8_t> codebook_quantize_matrix(const float* w, int64_t rows, int6
     const KmeansResult k = kmeans_row(w + r * n, sensitivity, n, bits, opt);
     encode_codebook_row(k, bits, n, out.data() + size_t(r) * rb);
     if (deq)
-      for (int64_t i = 0; i < n; ++i) (*deq)[size_t(r * n + i)] = f16r(k.centroids[k.codes[size_t(i)]]);
+      for (int64_t i = 0; i < n; ++i) (*deq)[size_t(r * n + i)] = f16_round(k.centroids[k.codes[size_t(i)]]);
   }
   return out;
 }

@@ -122,7 +122,14 @@ void check_against_oracle(const Param& p) {
                 "top-10 logit |diff| mean %.4f max %.4f at token %lld\n",
                 p.model, p.make_f32 ? " (as f32)" : "", p.runs[i].file, a.n, ppl, oppl, 100 * (ppl / oppl - 1),
                 100 * agreement, a.sum_diff / double(a.n * a.recs[0].top.size()), a.max_diff, (long long)a.max_diff_pos);
+#ifdef SLIMLM_SANITIZE
+    // One window (255 positions) of a quantized model moves by ~1-2% with last-bit changes in
+    // the activations (the -O1 sanitizer build: Gemma 3 +2.0% here vs +0.8% in Release; the
+    // exact path agrees to 1e-5 between the two builds); the Release build checks 8 windows.
+    EXPECT_NEAR(ppl / oppl, 1.0, 3 * p.ppl_tol) << p.runs[i].file;
+#else
     EXPECT_NEAR(ppl / oppl, 1.0, p.ppl_tol) << p.runs[i].file;
+#endif
 #ifdef SLIMLM_SANITIZE
     EXPECT_GE(agreement, p.runs[i].min_agree - 0.05) << p.runs[i].file;  // one window (255 positions): coarser
 #else

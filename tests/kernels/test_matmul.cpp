@@ -4,12 +4,14 @@
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
 #include "model/model.h"
+#include "quant/random_rows.h"
 #include <gtest/gtest.h>
 #include <cmath>
 #include <omp.h>
 #include <random>
 
 using namespace slimlm;
+using slimlm::test::random_x;
 
 namespace {
 Tensor random_weight(DType t, int64_t cols, int64_t rows, uint32_t seed) {
@@ -18,13 +20,6 @@ Tensor random_weight(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   std::vector<float> w(size_t(cols * rows));
   for (auto& v : w) v = d(rng);
   return Tensor::from_f32("w", {cols, rows}, w.data(), t);
-}
-std::vector<float> random_x(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) v = d(rng);
-  return x;
 }
 
 struct Case { DType type; int64_t cols, rows, ntok; };

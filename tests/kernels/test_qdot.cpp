@@ -2,6 +2,7 @@
 // plain reimplementation; every AVX2 dot against its scalar reference on random and real
 // model blocks; integer dot against the float dot within the quantization error bound; matmul.
 #include "core/dtype.h"
+#include "exact_guard.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
 #include "model/model.h"
@@ -14,6 +15,7 @@
 
 using namespace slimlm;
 using namespace slimlm::kernels;
+using slimlm::test::ExactGuard;
 
 namespace {
 const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
@@ -43,7 +45,7 @@ std::vector<uint8_t> random_blocks(DType t, int64_t n, uint32_t seed) {
   return b;
 }
 
-std::vector<float> random_x(int64_t n, uint32_t seed, float scale = 1.f) {
+std::vector<float> random_act(int64_t n, uint32_t seed, float scale = 1.f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> d(0.f, scale);
   std::vector<float> x(static_cast<size_t>(n));
@@ -134,11 +136,6 @@ Tensor tensor_of(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   return w;
 }
 
-struct ExactGuard {  // restores the exact-path setting
-  bool was;
-  explicit ExactGuard(bool on) : was(set_exact(on)) {}
-  ~ExactGuard() { set_exact(was); }
-};
 }  // namespace
 
 TEST(QDot, TableCoversTheGgmlBlockTypes) {
@@ -158,7 +155,7 @@ TEST(QDot, Q8_0AndQ8_1MatchPlainReimplementation) {
   const float tv[] = {127.f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.49f};
   std::copy(std::begin(tv), std::end(tv), ties.begin());
   for (uint32_t seed = 0; seed < 20; ++seed) {
-    auto x = seed == 0 ? ties : random_x(32 * 9, seed, seed % 2 ? 1.f : 30.f);
+    auto x = seed == 0 ? ties : random_act(32 * 9, seed, seed % 2 ? 1.f : 30.f);
     if (seed == 1) std::fill(x.begin() + 32, x.begin() + 64, 0.f);  // an all-zero block
     const int64_t n = int64_t(x.size());
     auto a0 = quantize(DType::Q8_0, x), a1 = quantize(DType::Q8_1, x);
@@ -189,7 +186,7 @@ TEST(QDot, Q8_0AndQ8_1MatchPlainReimplementation) {
 
 TEST(QDot, Q8_KMatchesPlainReimplementation) {
   for (uint32_t seed = 0; seed < 12; ++seed) {
-    auto x = random_x(256 * 3, seed + 100, seed % 2 ? 1.f : 7.f);
+    auto x = random_act(256 * 3, seed + 100, seed % 2 ? 1.f : 7.f);
     if (seed == 3) std::fill(x.begin() + 256, x.begin() + 512, 0.f);
     if (seed == 4) x[5] = 50.f;   // positive maximum
     if (seed == 5) x[5] = -50.f;  // negative maximum
@@ -224,7 +221,7 @@ TEST(QDot, SimdMatchesReferenceOnRandomBlocks) {
       const int64_t n = nb * blk;
       for (uint32_t seed = 0; seed < 4; ++seed) {
         auto w = random_blocks(t, n, seed * 7 + uint32_t(nb));
-        auto x = random_x(n, seed + 11, seed == 3 ? 100.f : 1.f);
+        auto x = random_act(n, seed + 11, seed == 3 ? 100.f : 1.f);
         expect_simd_matches_ref(t, w.data(), x, "n " + std::to_string(n) + " seed " + std::to_string(seed));
       }
     }
@@ -236,7 +233,7 @@ TEST(QDot, IntegerDotWithinQuantizationErrorOfFloatDot) {
     const int64_t n = traits(t).block == 256 ? 768 : 576;
     for (uint32_t seed = 0; seed < 6; ++seed) {
       auto w = random_blocks(t, n, seed + 1000);
-      auto x = random_x(n, seed + 2000);
+      auto x = random_act(n, seed + 2000);
       const QDotTraits* q = find_qdot(t);
       auto a = quantize(q->act, x);
       const double exact = float_dot(t, w.data(), x), bound = quantization_bound(t, w.data(), x);
@@ -263,7 +260,7 @@ TEST(QDot, SimdMatchesReferenceOnModelBlocks) {
     for (const Block& b : m->blocks) for (const Tensor* t : {&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down}) ts.push_back(t);
     for (const Tensor* t : ts) {
       if (find_qdot(t->type) == nullptr) continue;
-      auto x = random_x(t->cols(), uint32_t(checked), 3.f);
+      auto x = random_act(t->cols(), uint32_t(checked), 3.f);
       for (int64_t r : {int64_t(0), t->rows() / 2, t->rows() - 1}) {
         expect_simd_matches_ref(t->type, t->row(r), x, t->name + " row " + std::to_string(r));
         EXPECT_NEAR(find_qdot(t->type)->dot_ref(t->row(r), quantize(find_qdot(t->type)->act, x).data(), t->cols()),
@@ -289,7 +286,7 @@ TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
     for (const auto& s : shapes) {
       const int64_t rows = s[0], ntok = s[1], ldx = cols + 5, ldy = rows + 3;
       Tensor w = tensor_of(t, cols, rows, uint32_t(rows * 13 + ntok));
-      auto x = random_x(ldx * ntok, uint32_t(rows + ntok));
+      auto x = random_act(ldx * ntok, uint32_t(rows + ntok));
       std::vector<float> y(size_t(ldy * ntok), -1.f);
       matmul(w, x.data(), ldx, ntok, y.data(), ldy);
       const QDotTraits* q = find_qdot(t);
@@ -312,7 +309,7 @@ INSTANTIATE_TEST_SUITE_P(Paths, MatmulQ8, ::testing::Values(true, false));
 
 TEST(MatmulQ8, ExactSwitchSelectsDequantizedPath) {
   Tensor w = tensor_of(DType::Q4_K, 256, 9, 5);
-  auto x = random_x(256 * 2, 6);
+  auto x = random_act(256 * 2, 6);
   std::vector<float> yq(18), ye(18);
   std::vector<double> yr(18);
   {
@@ -336,7 +333,7 @@ TEST(MatmulQ8, ExactSwitchSelectsDequantizedPath) {
 TEST(MatmulQ8, DeterministicAcrossThreadCounts) {
   for (DType t : {DType::Q4_1, DType::Q6_K}) {
     Tensor w = tensor_of(t, 512, 100, 3);
-    auto x = random_x(512 * 9, 5);
+    auto x = random_act(512 * 9, 5);
     std::vector<float> a(900), b(900);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);

@@ -13,6 +13,7 @@
 #include <random>
 
 using namespace slimlm;
+using slimlm::test::random_x;
 
 namespace {
 // Dense f32 weights with zeros that fit `t`: magnitude-free random N:M patterns or unstructured.
@@ -45,7 +46,6 @@ DType bitmap_for(const std::vector<float>& w, int64_t cols, int64_t rows) {
   }
   return bitmap_type(most + 3);  // spare slots: the kernels must stop at the row's real values
 }
-std::vector<float> random_x(int64_t n, uint32_t seed) { return test::gaussian(size_t(n), seed); }
 Tensor make(DType t, int64_t cols, int64_t rows, uint32_t seed) {
   const DType proto = t == DType::Q8_0 ? bitmap_type(1) : t;  // Q8_0 stands for "a bitmap type"
   auto w = weights_for(proto, cols, rows, seed);

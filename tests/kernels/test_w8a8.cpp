@@ -4,6 +4,7 @@
 // matmul's W8A8 path: thread counts and SIMD on/off give the same bits, the result stays within
 // the activation-rounding bound of the exact (dequantized f32) path.
 #include "core/dtype_custom.h"
+#include "exact_guard.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
 #include "kernels/w8a8.h"
@@ -18,6 +19,8 @@
 
 using namespace slimlm;
 using namespace slimlm::kernels;
+using slimlm::test::ExactGuard;
+using slimlm::test::random_x;
 
 namespace {
 bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"); }
@@ -43,7 +46,6 @@ std::vector<int8_t> random_codes(int64_t n, uint32_t seed, bool extreme = false)
   for (auto& v : q) v = int8_t(extreme ? 127 : code(rng));
   return q;
 }
-std::vector<float> random_x(int64_t n, uint32_t seed, float sigma = 1.f) { return test::gaussian(size_t(n), seed, sigma); }
 Tensor w8a8_tensor(std::vector<uint8_t>& bytes, int64_t k, int64_t rows) {
   Tensor t;
   t.name = "w";
@@ -53,7 +55,6 @@ Tensor w8a8_tensor(std::vector<uint8_t>& bytes, int64_t k, int64_t rows) {
   t.nbytes = bytes.size();
   return t;
 }
-struct ExactGuard { bool was; explicit ExactGuard(bool on) : was(set_exact(on)) {} ~ExactGuard() { set_exact(was); } };
 }  // namespace
 
 TEST(W8A8, TypeIdLayoutAndDequantization) {

@@ -12,6 +12,7 @@
 
 using namespace slimlm;
 using namespace slimlm::prune;
+using slimlm::test::max_abs;
 using test::make_stats;
 using test::output_error;
 using test::random_weights;
@@ -77,12 +78,6 @@ double quad_error(const std::vector<float>& w, const V& q, int64_t rows, int64_t
     e += d.dot(H * d);
   }
   return e;
-}
-
-double max_abs(const std::vector<float>& w) {
-  double m = 0;
-  for (float v : w) m = std::max(m, double(std::fabs(v)));
-  return m;
 }
 
 Mask random_mask(int64_t n, double p_prune, uint32_t seed) {

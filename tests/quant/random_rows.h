@@ -2,6 +2,8 @@
 // correlated calibration inputs with their layer statistics, and the layer-output error.
 #pragma once
 #include "pipeline/layerwise.h"
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -15,6 +17,16 @@ inline std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f) 
   std::vector<float> v(n);
   for (auto& x : v) x = nd(rng);
   return v;
+}
+
+// n activations x from N(0, sigma²) (the kernel tests' input vectors).
+inline std::vector<float> random_x(int64_t n, uint32_t seed, float sigma = 1.0f) { return gaussian(size_t(n), seed, sigma); }
+
+// max |v|, in double.
+inline double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, double(std::fabs(x)));
+  return m;
 }
 
 // n correlated calibration inputs X (n x k, uneven channel scales) and their stats (XᵀX, Σx²).

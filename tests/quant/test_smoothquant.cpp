@@ -8,12 +8,14 @@
 #include "kernels/qdot.h"
 #include "model/forward.h"
 #include "quant/methods.h"
+#include "quant/random_rows.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
 #include <cmath>
 #include <random>
 
 using namespace slimlm;
+using slimlm::test::max_abs;
 
 TEST(SmoothQuant, ScalesFollowEquation4) {
   const auto s = quant::smooth_scales({4.f, 1.f, 0.f, 9.f, 2.f}, {1.f, 4.f, 1.f, 0.f, 2.f}, 0.5);
@@ -68,7 +70,6 @@ std::vector<float> logits(const Model& m, const std::vector<int32_t>& ids) {
   return out;
 }
 
-double max_abs(const std::vector<float>& v) { double m = 0; for (float x : v) m = std::max(m, double(std::fabs(x))); return m; }
 double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   double m = 0;
   for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
