@@ -10,21 +10,29 @@ name=${1:-smollm2}
 chunks=${CHUNKS:-8}
 threads=${THREADS:-2}
 calib="--calib-samples ${CALIB_SAMPLES:-32} --calib-len ${CALIB_LEN:-256}"
-configs=${CONFIGS:-"rtn:u4g128 gptq:u4g128 awq:u4g128 rtn:u3g128 gptq:u3g128 awq:u3g128 rtn:u2g64 gptq:u2g64 awq:u2g64 rtn:nf4g64 gptq:nf4g64 rtn:nf3g64 gptq:s4g128 gptq-act:u4g128 awq+gptq:u3g128"}
+configs=${CONFIGS:-"rtn:u4g128 gptq:u4g128 awq:u4g128 rtn:u3g128 gptq:u3g128 awq:u3g128 rtn:u2g64 gptq:u2g64 awq:u2g64 rtn:nf4g64 gptq:nf4g64 rtn:nf3g64 gptq:s4g128 gptq-act:u4g128 awq+gptq:u3g128 rtn:u4g64 gptq:u4g64 awq:u4g64 awq+gptq:u4g64 kmeans:lut4 kmeans:lut3 rtn-outl:u3g128 gptq-outl:u3g128 w8a8:w8a8 smoothquant:w8a8"}
 src=$(./scripts/fetch-models.sh "$name")
 ./scripts/build.sh >/dev/null
 wiki=../shared/data/wikitext-2-raw/wiki.test.raw
 out=bench/results/quant-$name.json
 work=${WORK:-.cache/quant-$name}
 mkdir -p "$work" bench/results
+# method[-act][-outl]:type — -act: GPTQ act-order; -outl: --outliers $OUTLIERS (percent, default 0.5);
+# kmeans:lutB runs --method kmeans --bits B.
+args_of() {  # config -> "method-tag|flags"
+  local method=${1%%:*} type=${1#*:} extra="" tag
+  case $method in *-outl) method=${method%-outl}; extra+=" --outliers ${OUTLIERS:-0.5}";; esac
+  case $method in *-act) method=${method%-act}; extra+=" --act-order";; esac
+  tag=${1%%:*}
+  if [ "$method" = kmeans ]; then echo "$tag|--method kmeans --bits ${type#lut}$extra"; else echo "$tag|--method $method --type $type$extra"; fi
+}
 for c in $configs; do
-  method=${c%%:*}; type=${c#*:}; extra=""
-  if [ "$method" = gptq-act ]; then method=gptq; extra=--act-order; fi
-  f=$work/$method$extra-$type.gguf
+  a=$(args_of "$c"); tag=${a%%|*}; flags=${a#*|}; type=${c#*:}
+  f=$work/$tag-$type.gguf
   echo "== $c" >&2
-  r=$work/$method$extra-$type.run.json
+  r=$work/$tag-$type.run.json
   if [ -s "$r" ] && [ -z "${FORCE:-}" ]; then echo "   (cached: $r)" >&2; continue; fi
-  /usr/bin/time -f '%e %M' -o "$work/time" ./build/slimlm quantize "$src" -o "$f" --method "$method" --type "$type" $extra $calib -t "$threads" --json --no-progress > "$work/q.json"
+  /usr/bin/time -f '%e %M' -o "$work/time" ./build/slimlm quantize "$src" -o "$f" $flags $calib -t "$threads" --json --no-progress > "$work/q.json"
   ./build/slimlm eval "$f" -f "$wiki" --ref "$src" --chunks "$chunks" -t "$threads" --json --no-progress > "$work/e.json"
   python3 -c '
 import json, sys
@@ -35,9 +43,8 @@ json.dump({"config": sys.argv[4], "quantize": q, "wall_s": float(wall), "peak_rs
 done
 runs=()
 for c in $configs; do
-  method=${c%%:*}; type=${c#*:}; extra=""
-  if [ "$method" = gptq-act ]; then method=gptq; extra=--act-order; fi
-  [ -s "$work/$method$extra-$type.run.json" ] && runs+=("$work/$method$extra-$type.run.json")
+  a=$(args_of "$c"); tag=${a%%|*}; type=${c#*:}
+  [ -s "$work/$tag-$type.run.json" ] && runs+=("$work/$tag-$type.run.json")
 done
 python3 - "$out" "$name" "$chunks" "${runs[@]}" <<'PY'
 import json, sys

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${BUILD_DIR:-build}
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-ninja -C "$dir" -j "$(nproc)"
+# The machine's cores (nproc alone honours OMP_NUM_THREADS, which test.sh sets to 1).
+ninja -C "$dir" -j "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"

@@ -19,12 +19,15 @@ phase "models"
 ./scripts/fetch-models.sh >/dev/null
 [ -d ../shared/data ] || echo "warning: ../shared/data is missing; tests that need it will say so and be skipped" >&2
 
-# ctest runs two test processes at once: one OpenMP thread each, and no busy-waiting.
+# ctest runs one test process per core: one OpenMP thread each, and no busy-waiting. (The core
+# count is read first: nproc honours OMP_NUM_THREADS, and read after the export it said 1, which
+# made every earlier CI run build and test serially.)
+jobs=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 phase "release build"
 ./scripts/build.sh
 phase "release tests"
-(cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 900)
 
 budget=${SLIMLM_TEST_BUDGET_S:-1200}
 pass=${SLIMLM_SANITIZE_PASS:-auto}
@@ -41,6 +44,6 @@ if [ "$pass" = 1 ]; then
   BUILD_DIR=build-asan ./scripts/build.sh -DSLIMLM_SANITIZE=ON -DSLIMLM_BUILD_BENCH=OFF
   phase "AddressSanitizer + UBSan tests"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-     ctest --output-on-failure -j "$(nproc)" --timeout 1800 -E "$SANITIZE_SKIP")
+     ctest --output-on-failure -j "$jobs" --timeout 1800 -E "$SANITIZE_SKIP")
 fi
 phase "all tests passed"

@@ -7,6 +7,7 @@
 #include "core/dtype_custom.h"
 #include "kernels/sparse.h"
 #include "kernels/w8a8.h"
+#include "quant/outliers.h"
 #include <cstdlib>
 #include <omp.h>
 #include <vector>
@@ -96,7 +97,8 @@ float dot(const float* a, const float* b, int64_t n) {
   return y;
 }
 
-void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+namespace {
+void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   // w8a8: int8 x int8 sums stay exact in int32 for rows up to 2^31 / 127² (> 131072) elements
   if (!exact() && is_w8a8(w.type) && w.cols() <= 131072) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
   if (matmul_half(w, x, ldx, n_tok, y, ldy)) return;  // f16 decode, N:M and bitmap sparse (sparse.h)
@@ -129,6 +131,13 @@ void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* 
       tile(wp, nr, x, ldx, n_tok, k, y + r0, ldy);
     }
   }
+}
+
+}  // namespace
+
+void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
+  matmul_dense(w, x, ldx, n_tok, y, ldy);
+  if (w.outliers) quant::apply(*w.outliers, x, ldx, n_tok, y, ldy);  // dense-and-sparse: + S·x
 }
 
 }  // namespace slimlm::kernels

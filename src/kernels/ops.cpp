@@ -1,4 +1,5 @@
 #include "kernels/kernels.h"
+#include "quant/outliers.h"
 #include <algorithm>
 #include <cmath>
 
@@ -47,6 +48,9 @@ void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, double*
   std::vector<float> row(static_cast<size_t>(k));
   for (int64_t r = 0; r < w.rows(); ++r) {
     row_to_f32(w.type, w.row(r), row.data(), k);
+    if (w.outliers)  // the f16 side entries of this row
+      for (int32_t e = w.outliers->row_ptr[size_t(r)]; e < w.outliers->row_ptr[size_t(r) + 1]; ++e)
+        row[size_t(w.outliers->col[size_t(e)])] += f16_to_f32(w.outliers->val[size_t(e)]);
     for (int64_t t = 0; t < n_tok; ++t) {
       double s = 0;
       for (int64_t i = 0; i < k; ++i) s += double(row[size_t(i)]) * x[t * ldx + i];

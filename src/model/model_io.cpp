@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include "quant/outliers.h"
 #include <filesystem>
 #include <fstream>
 
@@ -16,6 +17,7 @@ std::vector<float> Tensor::to_f32() const {
   std::vector<float> out(static_cast<size_t>(nelements()));
   const size_t rb = row_bytes(type, cols());
   for (int64_t r = 0; r < rows(); ++r) row_to_f32(type, data + size_t(r) * rb, out.data() + size_t(r * cols()), cols());
+  if (outliers) quant::add_dense(*outliers, out.data());
   return out;
 }
 
@@ -102,6 +104,8 @@ Tensor view(const std::shared_ptr<gguf::File>& f, const std::string& name, bool 
   t.data = ti->data;
   t.nbytes = ti->nbytes;
   t.keep = f;
+  if (t.ne.size() == 2)
+    if (auto s = quant::read_sparse(*f, name, t.rows(), t.cols())) t.outliers = std::make_shared<const quant::Sparse>(std::move(*s));
   return vector_f32(t);
 }
 

@@ -3,13 +3,14 @@
 #include "io/gguf.h"
 #include "model/arch.h"
 #include "model/model.h"
+#include "quant/outliers.h"
 
 namespace slimlm {
 
 Tensor convert_tensor(const Tensor& t, DType type) {
   if (t.ne.size() < 2) return t.type == DType::F32 ? t : Tensor::from_f32(t.name, t.ne, t.to_f32().data());
   DType dst = t.cols() % traits(type).block == 0 ? type : DType::F16;
-  if (t.type == dst) return t;
+  if (t.type == dst && !t.outliers) return t;
   std::vector<float> f = t.to_f32();
   return Tensor::from_f32(t.name, t.ne, f.data(), dst);
 }
@@ -94,6 +95,7 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     keep.push_back(type ? convert_tensor(t, *type) : t);
     const Tensor& c = keep.back();
     w.add_tensor(name, c.type, c.ne, c.data, c.nbytes);
+    if (c.outliers) quant::add_sparse_tensors(w, name, *c.outliers);  // `keep` holds it until write()
   };
   add(m.tok_embd, "token_embd.weight");
   add(m.out_norm, "output_norm.weight");

@@ -72,6 +72,12 @@ Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows) {
     for (int64_t r : rows) g.push_back(f[size_t(r)]);
     return Tensor::from_f32(t.name, {int64_t(rows.size())}, g.data());
   }
+  if (t.outliers) {  // dense-and-sparse weights: the rows of the sum, in f32
+    const std::vector<float> f = t.to_f32();
+    std::vector<float> g;
+    for (int64_t r : rows) g.insert(g.end(), f.begin() + r * t.cols(), f.begin() + (r + 1) * t.cols());
+    return Tensor::from_f32(t.name, {t.cols(), int64_t(rows.size())}, g.data());
+  }
   const size_t rb = row_bytes(t.type, t.cols());
   auto buf = std::make_shared<std::vector<uint8_t>>(rb * rows.size());
   for (size_t i = 0; i < rows.size(); ++i) std::memcpy(buf->data() + i * rb, t.row(rows[i]), rb);

@@ -16,6 +16,20 @@ nlohmann::json eval_vs(const std::string& model, const std::string& ref) {
   return nlohmann::json::parse(r.out);
 }
 
+// stories260K quantized with `args` (calibrated on `calib` ids), its JSON summary in *summary
+// and the KL divergence of the result against the original on the held-out ids.
+double stories_kld(const std::string& args, const std::string& calib, const std::string& held, const std::string& out,
+                   nlohmann::json* summary) {
+  const CmdResult q = run_cli("quantize " + stories() + " -o " + out + " " + args + " --calib-ids " + calib +
+                              " --calib-samples 8 --calib-len 128 --no-progress --json");
+  EXPECT_EQ(q.code, 0) << q.err;
+  if (q.code != 0) return -1;
+  *summary = nlohmann::json::parse(q.out);
+  const CmdResult e = run_cli("eval " + out + " --ids " + held + " --ref " + stories() + " --ctx 128 --json --no-progress");
+  EXPECT_EQ(e.code, 0) << e.err;
+  return e.code == 0 ? nlohmann::json::parse(e.out)["kld_mean"].get<double>() : -1;
+}
+
 }  // namespace
 
 TEST(Quantize, RequantizingToTheOwnGridIsLossless) {
@@ -77,10 +91,8 @@ TEST(Quantize, W8A8AndSmoothQuantOnStories260K) {
                                  "--method smoothquant --alpha 0.8", "--method smoothquant+gptq --alpha 0.5"}) {
     SCOPED_TRACE(args);
     const std::string out = temp_path("stories-w8a8.gguf");
-    const CmdResult q = run_cli("quantize " + src + " -o " + out + " " + args + " --calib-ids " + calib +
-                                " --calib-samples 8 --calib-len 128 --no-progress --json");
-    ASSERT_EQ(q.code, 0) << q.err;
-    const auto qj = nlohmann::json::parse(q.out);
+    nlohmann::json qj;
+    kld[args] = stories_kld(args, calib, held, out, &qj);
     EXPECT_EQ(qj["type"], "w8a8");
     EXPECT_GT(qj["bpw_linear"].get<double>(), 8.0);
     EXPECT_LT(qj["bpw_linear"].get<double>(), 8.5);
@@ -90,10 +102,6 @@ TEST(Quantize, W8A8AndSmoothQuantOnStories260K) {
       EXPECT_NE(info.out.find("slimlm.quant.alpha"), std::string::npos);
       EXPECT_NE(info.out.find("block weights w8a8"), std::string::npos) << info.out;
     }
-    const CmdResult e = run_cli("eval " + out + " --ids " + held + " --ref " + src + " --ctx 128 --json --no-progress");
-    ASSERT_EQ(e.code, 0) << e.err;
-    const auto j = nlohmann::json::parse(e.out);
-    kld[args] = j["kld_mean"].get<double>();
     EXPECT_GT(kld[args], 0.0);
     EXPECT_LT(kld[args], 0.1);  // u8g32 weights alone cost ~0.016 nats on this model
     fs::remove(out);
@@ -145,4 +153,54 @@ TEST(Quantize, BadInputIsOneLineAndNoOutput) {
   expect_error("quantize " + src + " -o " + out + " --method gptq --calib " + short_text, "calibration text has", out);
   expect_error("quantize " + stories() + " -o " + out + " --method gptq", "tokenizer", out);
   expect_error("quantize " + stories() + " -o " + out + " --method rtn --type q4_0 --bits 2", "", out);
+}
+
+// The non-uniform and dense-and-sparse variants end to end on stories260K: per-row k-means
+// codebooks (SqueezeLLM), the NF grid, and --outliers (f16 side matrix, applied by the runtime's
+// matmul and stored as <weight>.outl_* tensors). Keeping 1% of the weights in f16 must lower
+// RTN's error; the k-means codebook has the freedom of a uniform grid and more.
+TEST(Quantize, KmeansNfAndOutliersOnStories260K) {
+  const std::string src = stories();
+  SLIMLM_REQUIRE_FILE(src);
+  const std::string calib = stories_ids_file("stories-calib.txt", 1, 8), held = stories_ids_file("stories-eval.txt", 100, 2);
+  std::map<std::string, double> kld;
+  std::map<std::string, nlohmann::json> info;
+  for (const std::string args : {"--method rtn --type u3g64", "--method rtn --type u3g64 --outliers 1",
+                                 "--method gptq --type u3g64 --outliers 1", "--method kmeans --bits 3",
+                                 "--method kmeans --bits 3 --outliers 1", "--method nf --bits 3 --group 64"}) {
+    SCOPED_TRACE(args);
+    const std::string out = temp_path("stories-variant.gguf");
+    kld[args] = stories_kld(args, calib, held, out, &info[args]);
+    EXPECT_GT(kld[args], 0.0);
+    fs::remove(out);
+  }
+  for (const auto& [k, v] : kld) std::printf("  KLD %-42s %.5f  (%.3f bpw)\n", k.c_str(), v, info[k]["bpw_linear"].get<double>());
+  const auto& ro = info["--method rtn --type u3g64 --outliers 1"];
+  EXPECT_GT(ro["outliers"].get<int64_t>(), 0);
+  EXPECT_EQ(ro["outlier_score"], "magnitude");
+  EXPECT_EQ(info["--method gptq --type u3g64 --outliers 1"]["outlier_score"], "hessian");
+  // 1% of the weights at 6 bytes each (f16 value + i32 column) costs ~0.5 bpw more.
+  EXPECT_GT(ro["bpw_linear"].get<double>(), info["--method rtn --type u3g64"]["bpw_linear"].get<double>() + 0.4);
+  EXPECT_LT(kld["--method rtn --type u3g64 --outliers 1"], kld["--method rtn --type u3g64"]);
+  EXPECT_LT(kld["--method kmeans --bits 3 --outliers 1"], kld["--method kmeans --bits 3"]);
+  EXPECT_LT(kld["--method kmeans --bits 3"], kld["--method rtn --type u3g64"]);
+  EXPECT_EQ(info["--method kmeans --bits 3"]["type"], "lut3");
+  EXPECT_EQ(info["--method nf --bits 3 --group 64"]["type"], "nf3g64");
+}
+
+TEST(Quantize, OutlierAndVariantFlagErrors) {
+  const std::string src = stories();
+  SLIMLM_REQUIRE_FILE(src);
+  const std::string out = temp_path("never.gguf");
+  for (const std::string args : {"--method rtn --type q4_0 --outliers 1 --format gguf", "--method rtn --outliers 60",
+                                 "--method rtn --outliers 1 --outlier-score foo", "--method kmeans --bits 3 --type u3g64",
+                                 "--method nf --type u4g64"}) {
+    SCOPED_TRACE(args);
+    const CmdResult r = run_cli("quantize " + src + " -o " + out + " " + args);
+    EXPECT_NE(r.code, 0);
+    EXPECT_LT(r.code, 128) << r.err;
+    EXPECT_TRUE(r.err.starts_with("slimlm: error:")) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
 }

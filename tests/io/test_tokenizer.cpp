@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const std::string kSmol = "SmolLM2-135M-Instruct.Q4_1";
+const std::string kSmolStem = "SmolLM2-135M-Instruct.Q4_1";
 const std::string kGemma = "gemma-3-270m-q4_k_m";
 
 std::string read_file(const std::string& path) {
@@ -51,7 +51,7 @@ const Tokenizer* load(const std::string& model) {
 // tests/data/oracle/<key>.<suffix>, written from llama.cpp by the oracle scripts.
 std::optional<json> oracle(const std::string& model, const std::string& suffix) {
   const std::vector<std::string> keys =
-      model == kSmol ? std::vector<std::string>{"smollm2", model} : std::vector<std::string>{"gemma3", "gemma", model};
+      model == kSmolStem ? std::vector<std::string>{"smollm2", model} : std::vector<std::string>{"gemma3", "gemma", model};
   for (const auto& k : keys) {
     const std::string path = std::string(SLIMLM_SOURCE_DIR "/tests/data/oracle/") + k + suffix;
     if (fs::exists(path)) return json::parse(read_file(path));
@@ -149,12 +149,12 @@ TEST_P(ModelTok, DecodeInvertsEncode) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ModelTok, ::testing::Values(kSmol, kGemma),
-                         [](const auto& info) { return info.param == kSmol ? "SmolLM2" : "Gemma3"; });
+INSTANTIATE_TEST_SUITE_P(Models, ModelTok, ::testing::Values(kSmolStem, kGemma),
+                         [](const auto& info) { return info.param == kSmolStem ? "SmolLM2" : "Gemma3"; });
 
 // Known answers taken from llama.cpp (libllama, vocab only) for each model.
 TEST(TokenizerSmolLM2, KnownIds) {
-  LOAD_OR_SKIP(tok, kSmol);
+  LOAD_OR_SKIP(tok, kSmolStem);
   EXPECT_EQ(tok->encode("Hello world! It's 2024.\n  x", false, false),
             (std::vector<int32_t>{19556, 905, 17, 657, 506, 216, 34, 32, 34, 36, 30, 3805, 1792}));
   const std::string chat = "<|im_start|>user\nHi<|im_end|>\n";
@@ -199,7 +199,7 @@ TEST(TokenizerGemma3, KnownIds) {
 // --- chat templates ----------------------------------------------------------------------
 
 TEST(TokenizerChat, SmolLM2RendersChatML) {
-  LOAD_OR_SKIP(tok, kSmol);
+  LOAD_OR_SKIP(tok, kSmolStem);
   const std::string out = tok->apply_chat_template({{"user", "What is 2+2?"}});
   // SmolLM2's template inserts its default system prompt when none is given.
   EXPECT_EQ(out, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"

@@ -5,6 +5,9 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "quant/codec.h"
+#include "kernels/kernels.h"
+#include "kernels/qdot.h"
+#include "model/model.h"
 #include "quant/outliers.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
@@ -207,4 +210,48 @@ TEST(Outliers, CsrRoundTripsThroughGguf) {
   const std::string bad = test::temp_path("outliers_bad.gguf");
   wb.write(bad);
   EXPECT_THROW(read_sparse(*gguf::File::open(bad), "m", 2, 4), Error);
+}
+
+// A weight with a side matrix is one matrix to the runtime: kernels::matmul (every storage
+// path: f32, a block type with integer dots, the exact path) and Tensor::to_f32 both include S.
+TEST(Outliers, TensorWithSideMatrixMultipliesAsTheSum) {
+  const int64_t rows = 48, cols = 256, n_tok = 3;
+  auto w = outlier_matrix(rows, cols, 9);
+  const auto w0 = w;
+  auto s = std::make_shared<const Sparse>(split_outliers(w.data(), rows, cols, 0.02));
+  ASSERT_GT(s->nnz(), 0);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(n_tok * cols));
+  for (auto& v : x) v = nd(rng);
+  for (DType type : {DType::F32, DType::Q8_0, DType::Q4_0}) {
+    for (bool exact : {false, true}) {
+      SCOPED_TRACE(std::string(type_name(type)) + (exact ? " exact" : ""));
+      const bool was = kernels::set_exact(exact);
+      Tensor t = Tensor::from_f32("w", {cols, rows}, w.data(), type);
+      const std::vector<float> dense = t.to_f32();  // before the side matrix is attached
+      t.outliers = s;
+      const std::vector<float> full = t.to_f32();
+      std::vector<float> y(size_t(n_tok * rows)), y_dense(size_t(n_tok * rows));
+      kernels::matmul(t, x.data(), cols, n_tok, y.data(), rows);
+      Tensor plain = t;
+      plain.outliers.reset();
+      kernels::matmul(plain, x.data(), cols, n_tok, y_dense.data(), rows);
+      kernels::set_exact(was);
+      double moved = 0;
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        EXPECT_FLOAT_EQ(full[size_t(i)], dense[size_t(i)] + dense_of(*s)[size_t(i)]) << i;
+        if (type == DType::F32) EXPECT_NEAR(full[size_t(i)], w0[size_t(i)], 1e-3f * std::fabs(w0[size_t(i)]) + 1e-7f);
+      }
+      for (int64_t tk = 0; tk < n_tok; ++tk)
+        for (int64_t i = 0; i < rows; ++i) {
+          double side = 0;  // S·x, and the full product in float64 for the f32 case
+          for (int32_t e = s->row_ptr[size_t(i)]; e < s->row_ptr[size_t(i) + 1]; ++e)
+            side += double(f16_to_f32(s->val[size_t(e)])) * x[size_t(tk * cols + s->col[size_t(e)])];
+          moved += std::fabs(side);
+          EXPECT_NEAR(y[size_t(tk * rows + i)], y_dense[size_t(tk * rows + i)] + side, 1e-4) << tk << "," << i;
+        }
+      EXPECT_GT(moved, 1.0);  // the side matrix carries real weight
+    }
+  }
 }

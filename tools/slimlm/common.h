@@ -13,6 +13,7 @@ void add_bench(CLI::App& app);
 void add_convert(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_prune(CLI::App& app);
+void add_recipe(CLI::App& app);
 
 // Adds --threads N (default: all cores) and applies it before the verb runs.
 void add_threads(CLI::App* sub, int* threads);

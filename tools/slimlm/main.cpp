@@ -80,11 +80,12 @@ int main(int argc, char** argv) {
   slimlm::cli::add_convert(app);
   slimlm::cli::add_quantize(app);
   slimlm::cli::add_prune(app);
+  slimlm::cli::add_recipe(app);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
     if (!known) {
-      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize, prune)\n", argv[1]);
+      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize, prune, recipe)\n", argv[1]);
       return 2;
     }
   }

@@ -10,6 +10,8 @@
 #include "model/model.h"
 #include "pipeline/layerwise.h"
 #include "quant/methods.h"
+#include "quant/nonuniform.h"
+#include "quant/outliers.h"
 #include "quant/mixture.h"
 #include <cstdio>
 #include <filesystem>
@@ -29,6 +31,8 @@ struct QuantizeOptions {
   int64_t group = 128;
   bool sym = false, asym = false, act_order = false, json = false, no_progress = false, pure = false;
   double damp = 0.01, alpha = 0.5;
+  double outliers = 0;          // percent of each block weight kept in f16 beside the quantized rest
+  std::string outlier_score = "auto";
   int64_t sample_tokens = 512;
   int threads = 0;
 };
@@ -37,6 +41,15 @@ struct QuantizeOptions {
 bool is_smoothquant(const std::string& m) { return m == "smoothquant" || m == "smoothquant+gptq"; }
 
 std::string pick_type(const QuantizeOptions& o) {
+  if (o.method == "kmeans") {
+    if (!o.type.empty() || o.format == "gguf") fail("--method kmeans writes per-row codebooks (slimlm type lut", o.bits, "), not --type/--format gguf");
+    return cat("lut", o.bits);
+  }
+  if (o.method == "nf") {
+    if (!o.type.empty() && !o.type.starts_with("nf")) fail("--method nf writes an NF grid, not --type ", o.type);
+    if (o.format == "gguf") fail("llama.cpp has no NF grid: --method nf writes slimlm types");
+    return o.type.empty() ? cat("nf", o.bits, "g", o.group) : o.type;
+  }
   if (o.method == "w8a8" || is_smoothquant(o.method)) {
     if (!o.type.empty() && o.type != "w8a8") fail("--method ", o.method, " writes w8a8 weights, not --type ", o.type);
     return "w8a8";
@@ -93,6 +106,7 @@ Plan make_plan(const QuantizeOptions& o, const Model& m) {
   Plan p;
   p.name = pick_type(o);
   if (o.format != "gguf" && o.format != "slimlm") fail("--format must be gguf or slimlm, not '", o.format, "'");
+  if (o.method == "kmeans") return p;  // one codebook per row, made in the block step
   auto mix = quant::find_mixture(p.name);
   if (mix && (quant::is_k_mixture_name(p.name) || o.format == "gguf")) p.mix = mix;
   if (o.pure && !p.mix) fail("--pure needs a llama.cpp file type (--type q4_K_M, or q4_0 … q8_0 with --format gguf)");
@@ -136,15 +150,22 @@ void quantize_embeddings(Model& m, const quant::Mixture& mx) {
 
 void run_quantize(const QuantizeOptions& o) {
   apply_threads(o.threads);
-  const bool calibrated = o.method != "rtn" && o.method != "w8a8";
-  static const std::set<std::string> methods = {"rtn", "gptq", "awq", "awq+gptq", "w8a8", "smoothquant", "smoothquant+gptq"};
+  static const std::set<std::string> methods = {"rtn", "gptq", "awq", "awq+gptq", "w8a8", "smoothquant", "smoothquant+gptq", "kmeans", "nf"};
   if (!methods.count(o.method))
-    fail("unknown --method '", o.method, "' (rtn, gptq, awq, awq+gptq, w8a8, smoothquant, smoothquant+gptq)");
+    fail("unknown --method '", o.method, "' (rtn, gptq, awq, awq+gptq, w8a8, smoothquant, smoothquant+gptq, kmeans, nf)");
+  if (o.outliers < 0 || o.outliers >= 50) fail("--outliers is a percentage of each weight in [0, 50), not ", o.outliers);
+  static const std::set<std::string> scores = {"auto", "magnitude", "hessian"};
+  if (!scores.count(o.outlier_score)) fail("--outlier-score must be auto, magnitude or hessian, not '", o.outlier_score, "'");
+  // Calibration statistics: for the calibrated methods, and for Hessian-scored outliers.
+  const bool hessian_outliers = o.outliers > 0 && (o.outlier_score == "hessian" || (o.outlier_score == "auto" && o.method != "rtn" && o.method != "nf"));
+  const bool calibrated = (o.method != "rtn" && o.method != "w8a8" && o.method != "nf") || hessian_outliers;
   check_model_path(o.model);
   check_output_folder(o.out);  // fail before the work when the output cannot be written
   pick_type(o);  // flag errors before loading
   auto m = load_model(o.model);
   const Plan plan = make_plan(o, *m);
+  if (o.outliers > 0 && (plan.mix || o.format == "gguf"))
+    fail("--outliers adds slimlm-only side tensors, which llama.cpp files (--format gguf, K-quant types) cannot hold");
 
   std::vector<std::vector<int32_t>> calib;
   if (calibrated) calib = pipeline::load_calibration(*m, o.calib.options());
@@ -159,6 +180,7 @@ void run_quantize(const QuantizeOptions& o) {
   quant::SmoothOptions so;
   so.alpha = o.alpha;
   double gptq_err = 0;
+  int64_t n_outliers = 0;
   std::vector<double> alphas;
   auto compress = [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
     Block& b = mm.blocks[size_t(l)];
@@ -173,6 +195,16 @@ void run_quantize(const QuantizeOptions& o) {
     }
     const bool scaled = use_awq || use_sq;
     for (int s = 0; s < kLinearSites; ++s) {
+      // Per-input-channel sensitivity H_jj = Σx_j² of the inputs the stored weights see (X/s when scaled).
+      std::vector<float> sens;
+      if (wants.stats) {
+        const auto& ss = st[size_t(s)].sum_sq;
+        sens.resize(ss.size());
+        for (size_t j = 0; j < ss.size(); ++j) {
+          const double sc = scaled && !awq.scale[s].empty() ? double(awq.scale[s][j]) : 1.0;
+          sens[j] = float(ss[j] / (sc * sc));
+        }
+      }
       auto ws = pipeline::site_weights(b, LinearSite(s));
       if (wants.hessian && scaled && !awq.scale[s].empty()) {  // inputs are X / s now: H' = S⁻¹ H S⁻¹
         auto& H = st[size_t(s)].xtx;
@@ -184,6 +216,23 @@ void run_quantize(const QuantizeOptions& o) {
       for (size_t i = 0; i < ws.size(); ++i) {
         Tensor& t = *ws[i];
         std::vector<float> w = scaled ? std::move(awq.w[s][i]) : t.to_f32();
+        std::shared_ptr<const quant::Sparse> side;
+        if (o.outliers > 0) {  // dense-and-sparse: the top entries leave w before it is quantized
+          const bool h = hessian_outliers && !sens.empty();
+          side = std::make_shared<const quant::Sparse>(quant::split_outliers(w.data(), t.rows(), t.cols(), o.outliers / 100.0,
+              h ? quant::OutlierScore::Hessian : quant::OutlierScore::Magnitude, h ? sens.data() : nullptr));
+          n_outliers += side->nnz();
+        }
+        if (o.method == "kmeans") {  // SqueezeLLM: per-row codebook by sensitivity-weighted k-means
+          auto buf = std::make_shared<std::vector<uint8_t>>(
+              quant::codebook_quantize_matrix(w.data(), t.rows(), t.cols(), sens.data(), o.bits));
+          Tensor q;
+          q.name = t.name; q.ne = t.ne; q.type = custom_type({CustomKind::Codebook, o.bits, false, 0});
+          q.data = buf->data(); q.nbytes = buf->size(); q.keep = buf;
+          q.outliers = side;
+          t = std::move(q);
+          continue;
+        }
         const quant::Codec* codec = plan.codec_for(t);
         if (!codec) { t = Tensor::from_f32(t.name, t.ne, w.data(), DType::F16); continue; }  // rows fit no block type
         quant::QMatrix q;
@@ -196,6 +245,7 @@ void run_quantize(const QuantizeOptions& o) {
           q = quant::rtn(w.data(), t.rows(), t.cols(), *codec, clip);
         }
         t = quant::to_tensor(q, *codec, t);
+        t.outliers = side;
       }
     }
   };
@@ -206,7 +256,12 @@ void run_quantize(const QuantizeOptions& o) {
   size_t lin_bytes = 0;
   std::map<std::string, int64_t> type_elems;  // elements per storage type, all matrices
   for (const Block& b : m->blocks)
-    for (const Tensor* t : b.linears()) { n_lin += t->nelements(); lin_bytes += t->nbytes; type_elems[type_name(t->type)] += t->nelements(); }
+    for (const Tensor* t : b.linears()) {
+      n_lin += t->nelements();
+      lin_bytes += t->nbytes;
+      if (t->outliers) lin_bytes += size_t(t->outliers->nnz()) * 6 + size_t(t->outliers->rows + 1) * 4;  // f16 value + i32 column, row pointers
+      type_elems[type_name(t->type)] += t->nelements();
+    }
   type_elems[type_name(m->tok_embd.type)] += m->tok_embd.nelements();
   if (m->output.data != m->tok_embd.data && !m->output.empty()) type_elems[type_name(m->output.type)] += m->output.nelements();
   const double bpw_lin = 8.0 * double(lin_bytes) / double(n_lin);
@@ -217,6 +272,7 @@ void run_quantize(const QuantizeOptions& o) {
   };
   if (wants.hessian) meta.push_back({"slimlm.quant.act_order", gguf::Value::of_bool(o.act_order)});
   if (is_smoothquant(o.method)) meta.push_back({"slimlm.quant.alpha", gguf::Value::of_f32(float(o.alpha))});
+  if (o.outliers > 0) meta.push_back({"slimlm.quant.outliers_percent", gguf::Value::of_f32(float(o.outliers))});
   if (plan.mix) meta.push_back({"general.file_type", gguf::Value::of_u32(plan.mix->file_type)});
   save_gguf_as_is(*m, o.out, meta);
   const double file_mb = double(std::filesystem::file_size(o.out)) / (1024.0 * 1024.0);
@@ -229,6 +285,7 @@ void run_quantize(const QuantizeOptions& o) {
     if (wants.hessian) j["gptq_err"] = gptq_err;
     if (!alphas.empty()) j["awq_alpha"] = alphas;
     if (is_smoothquant(o.method)) j["alpha"] = o.alpha;
+    if (o.outliers > 0) { j["outliers_percent"] = o.outliers; j["outliers"] = n_outliers; j["outlier_score"] = hessian_outliers ? "hessian" : "magnitude"; }
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("quantized %s -> %s\n  method %s, type %s, %.3f bits/weight in block linears, file %.1f MiB (%.2f bpw overall)\n"
@@ -249,7 +306,12 @@ void add_quantize(CLI::App& app) {
   sub->add_option("model", o.model, "input model file or folder")->required();
   sub->add_option("-o,--output", o.out, "output .gguf path")->required();
   sub->add_option("--method", o.method, "rtn, gptq, awq, awq+gptq (AWQ scales, GPTQ rounding); w8a8 (int8 weights per channel "
-                  "and int8 activations per token), smoothquant, smoothquant+gptq");
+                  "and int8 activations per token), smoothquant, smoothquant+gptq; kmeans (per-row --bits codebook by "
+                  "sensitivity-weighted k-means, SqueezeLLM); nf (NormalFloat grid, --bits/--group)");
+  sub->add_option("--outliers", o.outliers, "percent of each block weight kept in f16 beside the quantized part (dense-and-sparse, "
+                  "e.g. 0.5); slimlm runs these files, llama.cpp does not");
+  sub->add_option("--outlier-score", o.outlier_score, "which weights are outliers: magnitude |w|, hessian w²·Σx² (calibrated), "
+                  "auto (hessian for calibrated methods)");
   sub->add_option("--alpha", o.alpha, "SmoothQuant migration strength α in s_j = max|X_j|^α / max|W_j|^(1-α)")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--bits", o.bits, "bits per weight (2..8)")->check(CLI::Range(2, 8));
   sub->add_option("--group", o.group, "weights per group along a row (any size; the last group may be shorter)")->check(CLI::Range(1, 1 << 20));
