@@ -61,6 +61,17 @@ OutlierCount count_outliers(const std::vector<std::vector<float>>& scores, doubl
 // so the s_l average S and span 2λ (clamped to [0, 0.99]).
 std::vector<double> owl_sparsities(const std::vector<double>& ratios, double sparsity, double lambda);
 
+// ---- DSnoT (dsnot.cpp): training-free mask refinement ----
+struct DsnotOptions {
+  int max_cycles = 50;  // swaps per row at most
+  double tol = 0.0;     // stop a row once |ε| <= tol · its starting |ε|
+};
+struct DsnotReport { int64_t swaps = 0; double err_before = 0, err_after = 0; };  // Σ_rows |ε_i|
+// Refines `keep` (rows x cols, the mask of w under pattern p) in place; the count per row and
+// the N:M pattern are kept. Needs the layer's input means and norms (st.sum, st.sum_sq).
+DsnotReport dsnot_refine(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Pattern& p,
+                         Mask& keep, const DsnotOptions& o = {});
+
 // ---- a whole model ----
 enum class Method { Magnitude, Wanda, Ria, SparseGpt };
 Method method_from_name(const std::string& name);  // throws Error for unknown names
@@ -74,6 +85,8 @@ struct PruneOptions {
   bool owl = false;           // per-layer sparsities from outlier ratios (a stats-only pass first)
   double owl_m = 5, owl_lambda = 0.08;
   SparseGptOptions sparsegpt;
+  bool dsnot = false;         // refine magnitude / Wanda / RIA masks with DSnoT
+  DsnotOptions dsnot_opt;
   DType store = DType::F16;   // storage type of the pruned linears (ignored with a SparseGPT codec)
   bool progress = true;
 };
@@ -87,6 +100,7 @@ struct PruneReport {
   std::vector<double> layer_sparsity;   // target per layer (OWL) or S
   std::vector<double> outlier_ratio;    // OWL's D_l (empty without OWL)
   double seconds = 0, sparsegpt_err = 0;
+  DsnotReport dsnot;                    // summed over all linears
   int64_t calib_tokens = 0;
   double sparsity() const;              // achieved: zeros / weights over all block linears
   double layer_achieved(int64_t l) const;

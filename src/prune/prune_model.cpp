@@ -38,9 +38,12 @@ void validate(const PruneOptions& o) {
   if (o.global && (p.nm() || o.owl)) fail("--global does not combine with --nm or --owl");
   if (o.sparsegpt.codec && o.method != Method::SparseGpt) fail("joint quantization (--quant) is for --method sparsegpt only");
   if (!(o.owl_m > 0) || !(o.owl_lambda >= 0)) fail("OWL needs M > 0 and lambda >= 0");
+  if (o.dsnot && o.method == Method::SparseGpt) fail("--dsnot refines magnitude / wanda / ria masks; SparseGPT already reconstructs the weights");
+  if (o.dsnot && o.global) fail("--dsnot does not combine with --global");
+  if (o.dsnot && o.dsnot_opt.max_cycles < 0) fail("--dsnot-cycles must be >= 0");
 }
 
-bool needs_calibration(const PruneOptions& o) { return o.method != Method::Magnitude || o.owl; }
+bool needs_calibration(const PruneOptions& o) { return o.method != Method::Magnitude || o.owl || o.dsnot; }
 
 double PruneReport::sparsity() const {
   int64_t z = 0, n = 0;
@@ -92,7 +95,7 @@ PruneReport prune_model(Model& m, const std::vector<std::vector<int32_t>>& calib
     global = global_magnitude_threshold(ts, o.pattern.sparsity);
   }
   pipeline::Wants wants;
-  wants.stats = o.method != Method::Magnitude;
+  wants.stats = o.method != Method::Magnitude || o.dsnot;
   wants.hessian = o.method == Method::SparseGpt;
   auto compress = [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
     Pattern p = o.pattern;
@@ -118,6 +121,12 @@ PruneReport prune_model(Model& m, const std::vector<std::vector<int32_t>>& calib
             const std::vector<float> sc = o.method == Method::Wanda ? wanda_scores(w.data(), rows, cols, ss)
                                                                    : ria_scores(w.data(), rows, cols, ss);
             keep = select_mask(sc.data(), rows, cols, p, o.group);
+          }
+          if (o.dsnot) {
+            const DsnotReport d = dsnot_refine(w.data(), rows, cols, ss, p, keep, o.dsnot_opt);
+            rep.dsnot.swaps += d.swaps;
+            rep.dsnot.err_before += d.err_before;
+            rep.dsnot.err_after += d.err_after;
           }
           apply_mask(w.data(), keep);
         }

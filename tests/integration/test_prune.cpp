@@ -139,6 +139,36 @@ TEST(PruneCli, SparseGptWithJointQuantization) {
   fs::remove(out);
 }
 
+// DSnoT on the masks of magnitude (50%) and Wanda (2:4): same sparsity and pattern, lower KL
+// divergence (measured on stories260K: magnitude 4.74 -> 4.45, Wanda 2:4 5.79 -> 5.63; at 70%
+// unstructured Wanda it was worse, 5.53 -> 5.90, so that case is not asserted).
+TEST(PruneCli, DsnotRefinesMagnitudeAndTwoFourMasks) {
+  SLIMLM_REQUIRE_FILE(stories());
+  const StoriesData d;
+  for (const std::string args : {"--method magnitude --sparsity 0.5", "--method wanda --nm 2:4"}) {
+    SCOPED_TRACE(args);
+    const std::string a = temp_path("dsnot-a.gguf"), b = temp_path("dsnot-b.gguf");
+    const auto ja = prune_json(a, args, d), jb = prune_json(b, args + " --dsnot", d);
+    ASSERT_FALSE(ja.empty());
+    ASSERT_FALSE(jb.empty());
+    EXPECT_EQ(ja["achieved_sparsity"], jb["achieved_sparsity"]);
+    EXPECT_GT(jb["dsnot"]["swaps"].get<int64_t>(), 0);
+    EXPECT_LT(jb["dsnot"]["expected_err_after"].get<double>(), jb["dsnot"]["expected_err_before"].get<double>());
+    if (args.find("2:4") != std::string::npos) {
+      auto m = slimlm::load_model(b);
+      for (const slimlm::Tensor* t : m->blocks[0].linears()) {
+        const auto w = t->to_f32();
+        EXPECT_TRUE(slimlm::prune::satisfies_nm(w.data(), t->rows(), t->cols(), 2, 4)) << t->name;
+      }
+    }
+    const double ka = kld_vs_dense(a, d), kb = kld_vs_dense(b, d);
+    std::printf("  KLD %s: %.4f, with DSnoT %.4f\n", args.c_str(), ka, kb);
+    EXPECT_LT(kb, ka);
+    fs::remove(a);
+    fs::remove(b);
+  }
+}
+
 TEST(PruneCli, BadInputIsOneLineAndNoOutput) {
   SLIMLM_REQUIRE_FILE(stories());
   const std::string src = stories(), out = temp_path("never-pruned.gguf");
@@ -164,6 +194,8 @@ TEST(PruneCli, BadInputIsOneLineAndNoOutput) {
   expect_error(base + "--owl --nm 2:4", "--owl", out);
   expect_error(base + "--method wanda --global", "--global", out);
   expect_error(base + "--method wanda --quant u4g32", "--quant", out);
+  expect_error(base + "--method sparsegpt --dsnot", "--dsnot", out);
+  expect_error(base + "--method heads --dsnot", "--dsnot", out);
   expect_error(base + "--type q9_9", "q9_9", out);
   expect_error(base + "--type q8_0", "do not fit", out);  // stories260K's hidden 172 is not a multiple of 32
   expect_error("prune " + src + " -o /nonexistent-dir/x.gguf --method magnitude", "does not exist", "/nonexistent-dir/x.gguf");

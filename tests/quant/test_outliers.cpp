@@ -241,7 +241,9 @@ TEST(Outliers, TensorWithSideMatrixMultipliesAsTheSum) {
       double moved = 0;
       for (int64_t i = 0; i < rows * cols; ++i) {
         EXPECT_FLOAT_EQ(full[size_t(i)], dense[size_t(i)] + dense_of(*s)[size_t(i)]) << i;
-        if (type == DType::F32) EXPECT_NEAR(full[size_t(i)], w0[size_t(i)], 1e-3f * std::fabs(w0[size_t(i)]) + 1e-7f);
+        if (type == DType::F32) {
+          EXPECT_NEAR(full[size_t(i)], w0[size_t(i)], 1e-3f * std::fabs(w0[size_t(i)]) + 1e-7f);
+        }
       }
       for (int64_t tk = 0; tk < n_tok; ++tk)
         for (int64_t i = 0; i < rows; ++i) {

@@ -18,7 +18,8 @@ namespace {
 struct PruneFlags {
   std::string model, out, method = "wanda", nm, group, type = "f16", quant, score = "activation";
   double sparsity = 0.5, damp = 0.01, owl_m = 5, owl_lambda = 0.08;
-  bool owl = false, global = false, json = false, no_progress = false, no_bias = false;
+  bool owl = false, global = false, json = false, no_progress = false, no_bias = false, dsnot = false;
+  int dsnot_cycles = 50;
   CalibFlags calib;
   int threads = 0;
 };
@@ -38,8 +39,8 @@ bool is_structured(const std::string& m) {
 
 void run_prune(const PruneFlags& f) {
   if (is_structured(f.method)) {  // a physically smaller dense model (prune_structured.cpp)
-    if (!f.nm.empty() || f.owl || f.global || !f.quant.empty())
-      fail("--nm, --owl, --global and --quant apply to unstructured methods, not --method ", f.method);
+    if (!f.nm.empty() || f.owl || f.global || !f.quant.empty() || f.dsnot)
+      fail("--nm, --owl, --global, --dsnot and --quant apply to unstructured methods, not --method ", f.method);
     StructuredPruneOptions s;
     s.model = f.model; s.out = f.out; s.method = f.method; s.score = f.score; s.type = f.type;
     s.calib = f.calib; s.sparsity = f.sparsity; s.json = f.json; s.no_bias = f.no_bias; s.threads = f.threads;
@@ -52,6 +53,7 @@ void run_prune(const PruneFlags& f) {
   o.pattern.sparsity = f.sparsity;
   if (!f.nm.empty()) parse_nm(f.nm, o.pattern);
   o.owl = f.owl; o.global = f.global; o.owl_m = f.owl_m; o.owl_lambda = f.owl_lambda;
+  o.dsnot = f.dsnot; o.dsnot_opt.max_cycles = f.dsnot_cycles;
   // Comparison groups as in each paper's code: Wanda per output row, magnitude and RIA per layer.
   o.group = o.method == prune::Method::Wanda ? prune::Group::Row : prune::Group::Layer;
   if (f.group == "row") o.group = prune::Group::Row;
@@ -86,6 +88,7 @@ void run_prune(const PruneFlags& f) {
       {"slimlm.prune.sparsity", gguf::Value::of_f32(float(o.pattern.nm() ? 1.0 - double(o.pattern.n) / o.pattern.m : f.sparsity))},
       {"slimlm.prune.nm", gguf::Value::of_str(nm)},
       {"slimlm.prune.owl", gguf::Value::of_bool(f.owl)},
+      {"slimlm.prune.dsnot", gguf::Value::of_bool(f.dsnot)},
       {"slimlm.prune.achieved", gguf::Value::of_f32(float(rep.sparsity()))},
       {"slimlm.prune.calib", gguf::Value::of_str(calib.empty() ? "none" : f.calib.label())},
   };
@@ -107,6 +110,7 @@ void run_prune(const PruneFlags& f) {
                         {"achieved_sparsity", rep.sparsity()}, {"calib_tokens", rep.calib_tokens},
                         {"seconds", rep.seconds}, {"peak_rss_mb", eval::peak_rss_mb()}, {"layers", layers}, {"linears", linears}};
     if (o.method == prune::Method::SparseGpt) j["sparsegpt_err"] = rep.sparsegpt_err;
+    if (f.dsnot) j["dsnot"] = {{"swaps", rep.dsnot.swaps}, {"expected_err_before", rep.dsnot.err_before}, {"expected_err_after", rep.dsnot.err_after}};
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("pruned %s -> %s\n  method %s%s%s, achieved sparsity %.4f of the block linears (stored as %s)\n"
@@ -131,6 +135,8 @@ void add_prune(CLI::App& app) {
                   "(ShortGPT), layers (contiguous blocks, Gromov et al.)");
   sub->add_option("--sparsity", f.sparsity, "fraction of weights removed, in [0, 1) (default 0.5)");
   sub->add_option("--nm", f.nm, "N:M semi-structured sparsity instead, e.g. 2:4 (N kept of every M inputs)");
+  sub->add_flag("--dsnot", f.dsnot, "DSnoT: refine the mask without training (swap pruned/kept weights of a row to cut its expected output error)");
+  sub->add_option("--dsnot-cycles", f.dsnot_cycles, "DSnoT: swaps per row at most (default 50)");
   sub->add_flag("--owl", f.owl, "OWL: per-layer sparsities from outlier ratios (mean stays --sparsity)");
   sub->add_option("--owl-m", f.owl_m, "OWL: outlier threshold as a multiple of the mean score (default 5)");
   sub->add_option("--owl-lambda", f.owl_lambda, "OWL: layer sparsities span 2·lambda around --sparsity (default 0.08)");
