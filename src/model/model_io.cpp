@@ -4,10 +4,10 @@
 #include "io/gguf.h"
 #include "model/arch.h"
 #include "model/model.h"
+#include "quant/outliers.h"
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include "quant/outliers.h"
 #include <filesystem>
 #include <fstream>
 

@@ -15,7 +15,6 @@
 #include "prune/prune.h"
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 namespace slimlm::prune {
 

@@ -137,7 +137,7 @@ void run_recipe(const RecipeOptions& o) {
       }
     }
     report["steps"].push_back(sj);
-    if (i > 0 && input != o.model) std::filesystem::remove(input);  // the previous intermediate
+    if (input != o.model) std::filesystem::remove(input);  // the previous intermediate
     input = output;
   }
   cleanup();
