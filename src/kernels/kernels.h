@@ -10,11 +10,20 @@ namespace slimlm::kernels {
 // y[t * ldy + r] = sum_c W[r][c] * x[t * ldx + c] for t < n_tok, r < W.rows(). For q4_0..q8_0
 // and q2_K..q6_K weights x is first quantized to q8_0/q8_1/q8_K per token (unless exact()).
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy);
+// The same for a plain contiguous row-major f32 matrix (rows x k) that is not a Tensor.
+void matmul_f32_rows(const float* w, int64_t rows, int64_t k, const float* x, int64_t ldx, int64_t n_tok,
+                     float* y, int64_t ldy);
 // Selects the SIMD path (AVX2+FMA when the CPU has it) or the baseline path; returns the
 // name of the path now in use. Default: SIMD unless SLIMLM_NO_SIMD is set.
 const char* use_simd(bool on);
 // One float dot product (the SIMD path used by matmul; exposed for tests).
 float dot(const float* a, const float* b, int64_t n);
+
+// Attention of g_n query heads (q: g_n x D, contiguous) that share one KV head, over m cached
+// rows (key j at k + j * stride, value j at v + j * stride, f32):
+// out[g] = softmax_j(scale · q_g·k_j) · v_j. s: scratch of g_n * m floats.
+void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m, float scale,
+            float* s, float* out);
 
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y);  // y may alias x
 // Rotates one head vector in place at position `pos`.
@@ -28,4 +37,6 @@ float gelu_tanh(float x);
 namespace slimlm::kernels::ref {
 // Scalar float64 references: the truth optimized kernels are tested against.
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, double* y, int64_t ldy);
+void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m, float scale,
+            double* out);
 }  // namespace slimlm::kernels::ref

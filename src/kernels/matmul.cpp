@@ -3,6 +3,7 @@
 // under set_exact(true), is dequantized a few rows at a time into an f32 tile (exact path).
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/gemm.h"
 #include "kernels/qdot.h"
 #include "core/dtype_custom.h"
 #include "kernels/sparse.h"
@@ -98,17 +99,68 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 namespace {
+// The values an 8-bit activation row stands for (d · q per element).
+void act_to_f32(DType act, const uint8_t* a, float* x, int64_t n) {
+  if (act == DType::Q8_K) {
+    const auto* b = reinterpret_cast<const BlockQ8_K*>(a);
+    for (int64_t i = 0; i < n; ++i) x[i] = b[i / 256].d * float(b[i / 256].qs[i % 256]);
+  } else if (act == DType::Q8_1) {
+    const auto* b = reinterpret_cast<const BlockQ8_1*>(a);
+    for (int64_t i = 0; i < n; ++i) x[i] = f16_to_f32(b[i / 32].d) * float(b[i / 32].qs[i % 32]);
+  } else {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(a);
+    for (int64_t i = 0; i < n; ++i) x[i] = f16_to_f32(b[i / 32].d) * float(b[i / 32].qs[i % 32]);
+  }
+}
+
 void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   // w8a8: int8 x int8 sums stay exact in int32 for rows up to 2^31 / 127² (> 131072) elements
   if (!exact() && is_w8a8(w.type) && w.cols() <= 131072) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
   if (matmul_half(w, x, ldx, n_tok, y, ldy)) return;  // f16 decode, N:M and bitmap sparse (sparse.h)
-  if (!exact())
-    if (const QDotTraits* q = find_qdot(w.type); q != nullptr && w.cols() % act_block(q->act) == 0)
-      return matmul_q8(w, *q, x, ldx, n_tok, y, ldy);
+  // Many tokens: the register-blocked GEMM (gemm.h); SLIMLM_NO_GEMM=1 keeps the per-row paths
+  // below for every batch size (for A/B measurements).
+  static const bool no_gemm = std::getenv("SLIMLM_NO_GEMM") != nullptr;
+  const bool gemm = !no_gemm && n_tok >= kGemmMinTok && tile == tile_avx2;
+  const QDotTraits* q8 = exact() ? nullptr : find_qdot(w.type);
+  if (q8 != nullptr && w.cols() % act_block(q8->act) != 0) q8 = nullptr;
+  // q4_1/q5_1 stay on the integer kernel: their min term uses the f16-rounded activation block
+  // sum (as llama.cpp), which the GEMM below would compute exactly instead.
+  const bool min_term = w.type == DType::Q4_1 || w.type == DType::Q5_1;
+  if (q8 != nullptr && (!gemm || min_term))
+    return matmul_q8(w, *q8, x, ldx, n_tok, y, ldy);
   const int64_t rows = w.rows(), k = w.cols();
   const size_t rb = row_bytes(w.type, k);
   const bool direct = w.type == DType::F32;
   const bool f16c = w.type == DType::F16 && simd_enabled();  // exact conversion, F16C instructions
+  if (gemm) {
+    const RowSource src = [&](int64_t r0, int nr, float* dst, const float** wr) {
+      for (int r = 0; r < nr; ++r) {
+        const uint8_t* row = w.data + size_t(r0 + r) * rb;
+        if (direct) { wr[r] = reinterpret_cast<const float*>(row); continue; }
+        if (f16c) avx2::f16_row_to_f32(row, dst + r * k, k);
+        else row_to_f32(w.type, row, dst + r * k, k);
+        wr[r] = dst + r * k;
+      }
+    };
+    if (q8 == nullptr) return gemm_f32(src, rows, k, x, ldx, n_tok, y, ldy);
+    // Integer-kernel numerics at GEMM speed: the activations are rounded to the same 8-bit grid
+    // the integer path uses, then multiplied in f32 with the dequantized weights. Each product of
+    // an f16-scaled int8 and a dequantized weight is exact in f32; only the summation order differs.
+    thread_local std::vector<float> xq;
+    if (xq.size() < size_t(n_tok * k)) xq.resize(size_t(n_tok * k));
+    float* xqp = xq.data();
+    const size_t ab = act_row_bytes(q8->act, k);
+#pragma omp parallel if (n_tok * k > 32768)
+    {
+      std::vector<uint8_t> a(ab);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < n_tok; ++t) {
+        quantize_act(q8->act, x + t * ldx, a.data(), k);
+        act_to_f32(q8->act, a.data(), xqp + t * k, k);
+      }
+    }
+    return gemm_f32(src, rows, k, xqp, k, n_tok, y, ldy);
+  }
   const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
 #pragma omp parallel if (rows * k * n_tok > 32768)
   {
@@ -134,6 +186,16 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
 }
 
 }  // namespace
+
+void matmul_f32_rows(const float* w, int64_t rows, int64_t k, const float* x, int64_t ldx, int64_t n_tok,
+                     float* y, int64_t ldy) {
+  Tensor t;
+  t.type = DType::F32;
+  t.ne = {k, rows};
+  t.data = reinterpret_cast<const uint8_t*>(w);
+  t.nbytes = size_t(rows * k) * 4;
+  matmul_dense(t, x, ldx, n_tok, y, ldy);
+}
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   matmul_dense(w, x, ldx, n_tok, y, ldy);

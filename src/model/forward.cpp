@@ -112,31 +112,50 @@ void Session::block(int64_t l, int64_t n) {
       kv_store(kv_, vv + h * D, D, vc + size_t((pos_ + t) * HKV + h) * rec);
     }
   }
+  if (kv_ == KvType::F32) {  // one work item per (token, KV head): its query heads read each row once
+    const int G = int(H / HKV);
+    const int64_t stride = int64_t(HKV * rec) / 4;
 #pragma omp parallel
-  {
-    std::vector<float> s(static_cast<size_t>(pos_ + n)), kbuf(static_cast<size_t>(D)), vbuf(static_cast<size_t>(D));
-    // One cached head vector as floats: the record itself for an f32 cache, else dequantized.
-    auto head = [&](const uint8_t* cache, int64_t j, int64_t kvh, std::vector<float>& buf) -> const float* {
-      const uint8_t* r = cache + size_t(j * HKV + kvh) * rec;
-      if (kv_ == KvType::F32) return reinterpret_cast<const float*>(r);
-      kv_load(kv_, r, D, buf.data());
-      return buf.data();
-    };
+    {
+      std::vector<float> s(size_t(G * (pos_ + n)));
 #pragma omp for collapse(2) schedule(static)
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t h = 0; h < H; ++h) {
-        const int64_t p = pos_ + t, kvh = h / (H / HKV);
-        const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
-        const float* q = q_.data() + t * Q + h * D;
-        for (int64_t j = start; j <= p; ++j) s[size_t(j - start)] = k::dot(q, head(kc, j, kvh, kbuf), D) * scale;
-        const int64_t m = p - start + 1;
-        k::softmax(s.data(), m);
-        float* out = att_.data() + t * Q + h * D;
-        std::fill(out, out + D, 0.f);
-        for (int64_t j = 0; j < m; ++j) {
-          const float w = s[size_t(j)];
-          const float* v = head(vc, start + j, kvh, vbuf);
-          for (int64_t i = 0; i < D; ++i) out[i] += w * v[i];
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t kvh = 0; kvh < HKV; ++kvh) {
+          const int64_t p = pos_ + t;
+          const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
+          const size_t off = size_t(start * HKV + kvh) * rec;
+          k::attend(q_.data() + t * Q + kvh * G * D, G, D, reinterpret_cast<const float*>(kc + off),
+                    reinterpret_cast<const float*>(vc + off), stride, p - start + 1, scale, s.data(),
+                    att_.data() + t * Q + kvh * G * D);
+        }
+    }
+  } else {
+#pragma omp parallel
+    {
+      std::vector<float> s(static_cast<size_t>(pos_ + n)), kbuf(static_cast<size_t>(D)), vbuf(static_cast<size_t>(D));
+      // One cached head vector as floats: the record itself for an f32 cache, else dequantized.
+      auto head = [&](const uint8_t* cache, int64_t j, int64_t kvh, std::vector<float>& buf) -> const float* {
+        const uint8_t* r = cache + size_t(j * HKV + kvh) * rec;
+        if (kv_ == KvType::F32) return reinterpret_cast<const float*>(r);
+        kv_load(kv_, r, D, buf.data());
+        return buf.data();
+      };
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t h = 0; h < H; ++h) {
+          const int64_t p = pos_ + t, kvh = h / (H / HKV);
+          const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
+          const float* q = q_.data() + t * Q + h * D;
+          for (int64_t j = start; j <= p; ++j) s[size_t(j - start)] = k::dot(q, head(kc, j, kvh, kbuf), D) * scale;
+          const int64_t m = p - start + 1;
+          k::softmax(s.data(), m);
+          float* out = att_.data() + t * Q + h * D;
+          std::fill(out, out + D, 0.f);
+          for (int64_t j = 0; j < m; ++j) {
+            const float w = s[size_t(j)];
+            const float* v = head(vc, start + j, kvh, vbuf);
+            for (int64_t i = 0; i < D; ++i) out[i] += w * v[i];
+          }
         }
       }
     }

@@ -156,9 +156,12 @@ TEST(Oracle, SmolLM2F32AgainstLlamaCpp) {
 // 96.27%). The 99% bar is not reached: the quantized models amplify last-bit differences (an
 // activation that lands on the other side of a rounding boundary), and llama.cpp's own two
 // runs agree with each other only 96.2% (SmolLM2) / 95.3% (Gemma 3) — so matching the dots
-// alone cannot get there (docs/design.md).
+// alone cannot get there (docs/design.md). How noisy the figure is: four variants of slimlm that
+// differ only in f32 summation order (attention dot with one or two 8-lane accumulators, prompt
+// matmuls on the integer kernel or the GEMM) gave SmolLM2 agreement 95.7-97.1% and ppl -0.41% to
+// +0.18% (session 5); the floors below sit under that band, so they catch real errors only.
 TEST(Oracle, SmolLM2Q41AgainstLlamaCpp) {
-  check_against_oracle({kSmol, {{"smollm2.logits_top10.bin", 0.965}, {"smollm2.logits_top10.kvf32.bin", 0.96}}, 0.005, false});
+  check_against_oracle({kSmol, {{"smollm2.logits_top10.bin", 0.955}, {"smollm2.logits_top10.kvf32.bin", 0.955}}, 0.005, false});
 }
 TEST(Oracle, Gemma3AgainstLlamaCpp) {
   check_against_oracle({kGemma, {{"gemma3.logits_top10.bin", 0.95}, {"gemma3.logits_top10.kvf32.bin", 0.95}}, 0.01, false});

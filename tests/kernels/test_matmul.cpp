@@ -32,7 +32,9 @@ TEST_P(MatmulVsRef, AllTypesRaggedSizes) {
   SCOPED_TRACE(path);
   const bool was_exact = kernels::set_exact(true);  // dequantized weights, f32 activations
   const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1};
-  const int64_t shapes[][3] = {{32, 1, 1}, {64, 7, 3}, {96, 13, 5}, {256, 9, 1}, {160, 33, 4}, {288, 17, 11}};
+  const int64_t shapes[][3] = {{32, 1, 1}, {64, 7, 3}, {96, 13, 5}, {256, 9, 1}, {160, 33, 4}, {288, 17, 11},
+                              // from kGemmMinTok tokens on: the GEMM, ragged panels, several k-slices
+                              {64, 16, 16}, {288, 37, 23}, {1056, 21, 17}};
   for (DType t : types) {
     for (const auto& s : shapes) {
       const int64_t cols = s[0], rows = s[1], ntok = s[2];
@@ -90,4 +92,25 @@ TEST(Ops, RmsNormSoftmaxRope) {
   for (int i = 0; i < 4; ++i)
     EXPECT_NEAR(v[size_t(i)] * v[size_t(i)] + v[size_t(i + 4)] * v[size_t(i + 4)],
                 v0[size_t(i)] * v0[size_t(i)] + v0[size_t(i + 4)] * v0[size_t(i + 4)], 1e-4);
+}
+
+TEST(Attention, GroupKernelMatchesFloat64Reference) {
+  for (bool simd : {true, false}) {
+    SCOPED_TRACE(kernels::use_simd(simd));
+    // head sizes: AVX2 multiples of 16 and of 8 only, and one the scalar path takes
+    for (int64_t D : {8, 64, 72, 20})
+      for (int g_n : {1, 3})
+        for (int64_t m : {1, 7, 50}) {
+          const int64_t stride = 2 * D + 4;
+          auto q = random_x(g_n * D, uint32_t(D + g_n));
+          auto kv = random_x(m * stride + D, uint32_t(m));
+          std::vector<float> s(size_t(g_n * m)), out(size_t(g_n * D));
+          std::vector<double> ref(size_t(g_n * D));
+          kernels::attend(q.data(), g_n, D, kv.data(), kv.data() + D, stride, m, 0.3f, s.data(), out.data());
+          kernels::ref::attend(q.data(), g_n, D, kv.data(), kv.data() + D, stride, m, 0.3f, ref.data());
+          for (size_t i = 0; i < out.size(); ++i)
+            ASSERT_NEAR(out[i], ref[i], 2e-5 * (1 + std::fabs(ref[i]))) << "D " << D << " g " << g_n << " m " << m << " i " << i;
+        }
+  }
+  kernels::use_simd(true);
 }

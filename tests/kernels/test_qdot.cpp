@@ -4,6 +4,7 @@
 #include "core/dtype.h"
 #include "exact_guard.h"
 #include "kernels/kernels.h"
+#include "kernels/gemm.h"
 #include "kernels/qdot.h"
 #include "model/model.h"
 #include "test_util.h"
@@ -122,6 +123,24 @@ double float_dot(DType t, const uint8_t* w, const std::vector<float>& x) {
   double s = 0;
   for (size_t i = 0; i < x.size(); ++i) s += double(wf[i]) * x[i];
   return s;
+}
+
+// The values a quantized activation row stands for: d · q (d f16 for q8_0/q8_1, f32 for q8_K).
+std::vector<double> act_values(DType act, const std::vector<uint8_t>& a, int64_t n) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (act == DType::Q8_K) {
+      const auto& b = reinterpret_cast<const BlockQ8_K*>(a.data())[i / 256];
+      v[size_t(i)] = double(b.d) * b.qs[i % 256];
+    } else if (act == DType::Q8_1) {
+      const auto& b = reinterpret_cast<const BlockQ8_1*>(a.data())[i / 32];
+      v[size_t(i)] = double(f16_to_f32(b.d)) * b.qs[i % 32];
+    } else {
+      const auto& b = reinterpret_cast<const BlockQ8_0*>(a.data())[i / 32];
+      v[size_t(i)] = double(f16_to_f32(b.d)) * b.qs[i % 32];
+    }
+  }
+  return v;
 }
 
 Tensor tensor_of(DType t, int64_t cols, int64_t rows, uint32_t seed) {
@@ -280,7 +299,9 @@ TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
   const char* path = use_simd(GetParam());
   SCOPED_TRACE(path);
   ExactGuard guard(false);
-  const int64_t shapes[][2] = {{1, 1}, {7, 3}, {33, 5}, {45, 1}, {64, 11}, {3, 4}};
+  // from kGemmMinTok tokens on, the AVX2 path multiplies the 8-bit-rounded activations with the
+  // f32 GEMM (except q4_1/q5_1): checked against the same math in float64
+  const int64_t shapes[][2] = {{1, 1}, {7, 3}, {33, 5}, {45, 1}, {64, 11}, {3, 4}, {40, 17}, {21, 23}};
   for (DType t : kTypes) {
     const int64_t cols = traits(t).block == 256 ? 512 : 96;
     for (const auto& s : shapes) {
@@ -293,9 +314,21 @@ TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
       for (int64_t tk = 0; tk < ntok; ++tk) {
         std::vector<float> xt(x.begin() + tk * ldx, x.begin() + tk * ldx + cols);
         auto a = quantize(q->act, xt);
+        const bool gemm = GetParam() && ntok >= kGemmMinTok && t != DType::Q4_1 && t != DType::Q5_1;
         for (int64_t r = 0; r < rows; ++r) {
           const float ref = q->dot_ref(w.row(r), a.data(), cols), got = y[size_t(tk * ldy + r)];
-          if (!GetParam() || is_k(t)) ASSERT_EQ(got, ref) << traits(t).name << " row " << r << " tok " << tk;
+          if (gemm) {
+            std::vector<float> wr(static_cast<size_t>(cols));
+            row_to_f32(t, w.row(r), wr.data(), cols);
+            const auto xq = act_values(q->act, a, cols);
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < cols; ++i) {
+              exact += double(wr[size_t(i)]) * xq[size_t(i)];
+              mag += std::fabs(double(wr[size_t(i)]) * xq[size_t(i)]);
+            }
+            ASSERT_NEAR(got, exact, 1e-6 * mag * std::sqrt(double(cols))) << traits(t).name << " row " << r << " tok " << tk;
+            ASSERT_NEAR(got, ref, 1e-5 * (1 + mag)) << traits(t).name << ": the integer kernel's value";
+          } else if (!GetParam() || is_k(t)) ASSERT_EQ(got, ref) << traits(t).name << " row " << r << " tok " << tk;
           else ASSERT_NEAR(got, ref, 1e-5 * (1 + std::fabs(ref)) * std::sqrt(double(cols))) << traits(t).name;
         }
         for (int64_t r = rows; r < ldy; ++r) ASSERT_EQ(y[size_t(tk * ldy + r)], -1.f);

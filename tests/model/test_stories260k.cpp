@@ -81,7 +81,9 @@ TEST(Stories260K, PrefillEqualsDecode) {
   a.forward(ids.data(), int64_t(ids.size()), 0, la);
   for (size_t t = 0; t < ids.size(); ++t) {
     b.forward(&ids[t], 1, 0, lb);
-    for (int v = 0; v < 512; ++v) ASSERT_NEAR(la[t * 512 + size_t(v)], lb[size_t(v)], 1e-5) << "pos " << t;
+    // prefill multiplies with the GEMM, decode with dot products: same math, other summation
+    // order; the bar of MatchesFloat64Reference (1e-4), far below what a cache error gives
+    for (int v = 0; v < 512; ++v) ASSERT_NEAR(la[t * 512 + size_t(v)], lb[size_t(v)], 1e-4) << "pos " << t;
   }
 }
 
