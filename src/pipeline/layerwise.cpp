@@ -70,31 +70,41 @@ void init_stats(SiteStats& st, int64_t k, const Wants& w) {
 // Adds n rows of x (stride ld) to the stats; `stride` keeps every stride-th token as a sample.
 void accumulate(SiteStats& st, const float* x, int64_t n, int64_t ld, const Wants& w, int64_t stride) {
   const int64_t k = st.k;
-  for (int64_t t = 0; t < n; ++t) {
-    const float* r = x + t * ld;
-    for (int64_t j = 0; j < k; ++j) {
-      const double v = r[j];
-      st.sum_sq[size_t(j)] += v * v;
-      st.sum[size_t(j)] += v;
-      st.sum_abs[size_t(j)] += std::fabs(v);
-      st.absmax[size_t(j)] = std::max(st.absmax[size_t(j)], std::fabs(r[j]));
+  const bool par = n * k > 65536;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t j = 0; j < k; ++j) {  // per channel, tokens in order (same sums at any thread count)
+    double sq = 0, sm = 0, sa = 0;
+    float mx = st.absmax[size_t(j)];
+    for (int64_t t = 0; t < n; ++t) {
+      const float f = x[t * ld + j];
+      const double v = f;
+      sq += v * v; sm += v; sa += std::fabs(v);
+      mx = std::max(mx, std::fabs(f));
     }
+    st.sum_sq[size_t(j)] += sq; st.sum[size_t(j)] += sm; st.sum_abs[size_t(j)] += sa;
+    st.absmax[size_t(j)] = mx;
+  }
+  for (int64_t t = 0; t < n; ++t)
     if (w.sample_tokens > 0 && st.n_sample < w.sample_tokens && (st.count + t) % stride == 0) {
-      st.sample.insert(st.sample.end(), r, r + k);
+      st.sample.insert(st.sample.end(), x + t * ld, x + t * ld + k);
       ++st.n_sample;
     }
-  }
-  if (w.hessian) {  // XᵀX of this batch with the f32 matmul kernel (Xᵀ as both operands), summed in double
-    std::vector<float> xt(size_t(k * n)), h(size_t(k * k));
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t j = 0; j < k; ++j) xt[size_t(j * n + t)] = x[t * ld + j];
-    Tensor xt_view;
-    xt_view.type = DType::F32;
-    xt_view.ne = {n, k};
-    xt_view.data = reinterpret_cast<const uint8_t*>(xt.data());
-    xt_view.nbytes = xt.size() * 4;
-    kernels::matmul(xt_view, xt.data(), n, k, h.data(), k);
-    for (size_t i = 0; i < h.size(); ++i) st.xtx[i] += double(h[i]);
+  if (w.hessian) {
+    // XᵀX of this batch, upper triangle only (mirror() completes it), with the f32 GEMM: row
+    // block [r0, r1) of Xᵀ against columns 0..r1-1; summed into double.
+    std::vector<float> xt_buf(size_t(k * n)), h_buf(size_t(k * k), 0.f);
+    float *xt = xt_buf.data(), *h = h_buf.data();
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t t = 0; t < n; ++t) xt[j * n + t] = x[t * ld + j];
+    constexpr int64_t kBlock = 128;
+    for (int64_t r0 = 0; r0 < k; r0 += kBlock) {
+      const int64_t r1 = std::min(k, r0 + kBlock);
+      kernels::matmul_f32_rows(xt + r0 * n, r1 - r0, n, xt, n, r1, h + r0, k);
+    }
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = i; j < k; ++j) st.xtx[size_t(i * k + j)] += double(h[i * k + j]);
   }
   st.count += n;
 }
