@@ -46,11 +46,12 @@ for c in $configs; do
   a=$(args_of "$c"); tag=${a%%|*}; type=${c#*:}
   [ -s "$work/$tag-$type.run.json" ] && runs+=("$work/$tag-$type.run.json")
 done
-python3 - "$out" "$name" "$chunks" "${runs[@]}" <<'PY'
+rerun="CHUNKS=$chunks CALIB_SAMPLES=${CALIB_SAMPLES:-32} CALIB_LEN=${CALIB_LEN:-256} CONFIGS=\"$configs\" bench/quant_table.sh $name"
+python3 - "$out" "$name" "$chunks" "$rerun" "${runs[@]}" <<'PY'
 import json, sys
-out, name, chunks = sys.argv[1], sys.argv[2], int(sys.argv[3])
-runs = [json.load(open(r)) for r in sys.argv[4:]]
-json.dump({"model": name, "chunks": chunks, "runs": runs}, open(out, "w"), indent=1)
+out, name, chunks, rerun = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+runs = [json.load(open(r)) for r in sys.argv[5:]]
+json.dump({"model": name, "chunks": chunks, "rerun": rerun, "runs": runs}, open(out, "w"), indent=1)
 PY
 python3 bench/render_quant.py "$out" README.md
 echo "wrote $out and the README table" >&2

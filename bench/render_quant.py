@@ -16,7 +16,7 @@ ref = res["runs"][0]["eval"]["ref_ppl"] if res["runs"] else float("nan")
 note = (f"\nOriginal model ppl {ref:.3f}. wikitext-2 test, ctx 512, first {chunks} windows "
         f"({res['runs'][0]['eval']['n_scored'] if res['runs'] else 0} scored tokens); calibration: "
         f"{max(r['quantize'].get('calib_tokens', 0) for r in res['runs'])} tokens of brown.txt. "
-        f"Rerun: `bench/quant_table.sh {name}`.")
+        f"Rerun: `{res.get('rerun', 'bench/quant_table.sh ' + name)}`.")
 tag = f"quant:{name}"
 block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
 readme = open(sys.argv[2]).read()
