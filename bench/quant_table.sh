@@ -32,8 +32,13 @@ for c in $configs; do
   echo "== $c" >&2
   r=$work/$tag-$type.run.json
   if [ -s "$r" ] && [ -z "${FORCE:-}" ]; then echo "   (cached: $r)" >&2; continue; fi
-  /usr/bin/time -f '%e %M' -o "$work/time" ./build/slimlm quantize "$src" -o "$f" $flags $calib -t "$threads" --json --no-progress > "$work/q.json"
-  ./build/slimlm eval "$f" -f "$wiki" --ref "$src" --chunks "$chunks" -t "$threads" --json --no-progress > "$work/e.json"
+  if ! /usr/bin/time -f '%e %M' -o "$work/time" ./build/slimlm quantize "$src" -o "$f" $flags $calib -t "$threads" --json --no-progress > "$work/q.json" 2> "$work/q.err" ||
+     ! ./build/slimlm eval "$f" -f "$wiki" --ref "$src" --chunks "$chunks" -t "$threads" --json --no-progress > "$work/e.json" 2>> "$work/q.err"; then
+    msg=$(grep -v '^[[:space:]]*$' "$work/q.err" | tail -1)  # a config that fails is a row of the table, not the end of the run
+    echo "   failed: $msg" >&2
+    python3 -c 'import json, sys; json.dump({"config": sys.argv[1], "error": sys.argv[2]}, open(sys.argv[3], "w"))' "$c" "$msg" "$r"
+    rm -f "$f"; continue
+  fi
   python3 -c '
 import json, sys
 q = json.load(open(sys.argv[1])); wall, rss = open(sys.argv[2]).read().split(); e = json.load(open(sys.argv[3]))

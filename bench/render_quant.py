@@ -8,14 +8,18 @@ name, chunks = res["model"], res["chunks"]
 rows = ["| method | type | bpw (linears) | file MiB | ppl | KLD vs original | top-1 agree | quantize s | peak RSS MiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
 for r in res["runs"]:
+    method, typ = r["config"].split(":", 1)
+    if "error" in r:
+        rows.append(f"| {method} | {typ} | failed: {r['error'].replace('|', '/')} | | | | | | |")
+        continue
     q, e = r["quantize"], r["eval"]
-    method = r["config"].split(":")[0]
     rows.append(f"| {method} | {q['type']} | {q['bpw_linear']:.3f} | {q['file_mb']:.1f} | {e['ppl']:.3f} | "
                 f"{e['kld_mean']:.4f} | {100 * e['top1_agree']:.2f}% | {r['wall_s']:.0f} | {r['peak_rss_mb']:.0f} |")
-ref = res["runs"][0]["eval"]["ref_ppl"] if res["runs"] else float("nan")
+ok = [r for r in res["runs"] if "error" not in r]
+ref = ok[0]["eval"]["ref_ppl"] if ok else float("nan")
 note = (f"\nOriginal model ppl {ref:.3f}. wikitext-2 test, ctx 512, first {chunks} windows "
-        f"({res['runs'][0]['eval']['n_scored'] if res['runs'] else 0} scored tokens); calibration: "
-        f"{max(r['quantize'].get('calib_tokens', 0) for r in res['runs'])} tokens of brown.txt. "
+        f"({ok[0]['eval']['n_scored'] if ok else 0} scored tokens); calibration: "
+        f"{max([r['quantize'].get('calib_tokens', 0) for r in ok] or [0])} tokens of brown.txt. "
         f"Rerun: `{res.get('rerun', 'bench/quant_table.sh ' + name)}`.")
 tag = f"quant:{name}"
 block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"

@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""Renders bench/results/prune-<model>.json (from bench/prune_table.sh) as the markdown table
+between the <!-- prune:<model> --> markers of README.md. Usage: render_prune.py RESULTS.json README.md"""
+import json, re, sys
+
+res = json.load(open(sys.argv[1]))
+name, chunks = res["model"], res["chunks"]
+rows = ["| method | sparsity | achieved | ppl | KLD vs dense | top-1 agree | file MiB | decode t/s | prune s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+for r in res["runs"]:
+    method, pat = r["config"].split(":", 1)
+    if "error" in r:
+        rows.append(f"| {method} | {pat} | failed: {r['error'].replace('|', '/')} | | | | | | | |")
+        continue
+    p, e = r["prune"], r["eval"]
+    size = f"{r['file_mib']:.1f}" if "file_mib" in r else "—"
+    tg = f"{r['tg_tps']:.1f}" if "tg_tps" in r else "—"
+    rows.append(f"| {method} | {pat} | {p['achieved_sparsity']:.3f} | {e['ppl']:.2f} | {e['kld_mean']:.4f} | "
+                f"{100 * e['top1_agree']:.2f}% | {size} | {tg} | {r['wall_s']:.0f} | {r['peak_rss_mb']:.0f} |")
+ok = [r for r in res["runs"] if "error" not in r]
+note = (f"\nDense model ppl {ok[0]['eval']['ref_ppl']:.3f}. " if ok else "\n") + \
+       (f"wikitext-2 test, ctx 512, first {chunks} windows; decode t/s: `slimlm bench -p 32 -n 64`, 2 threads, "
+        f"one repetition (rough). Rerun: `{res.get('rerun', 'bench/prune_table.sh ' + name)}`.")
+tag = f"prune:{name}"
+block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
+readme = open(sys.argv[2]).read()
+if f"<!-- {tag} -->" in readme:
+    readme = re.sub(rf"<!-- {tag} -->.*?<!-- /{tag} -->", lambda _: block, readme, flags=re.S)
+else:
+    readme += "\n" + block + "\n"
+open(sys.argv[2], "w").write(readme)
