@@ -1,22 +1,66 @@
-#!/bin/bash
-# Structured pruning table on SmolLM2-135M: prune (--type f16), evaluate against the Q4_1
-# original (ppl, KLD, top-1) and bench decode against the dense model in the same type.
-# Usage: bench/structured_table.sh [OUTDIR] [CHUNKS]   (raw JSON per run in OUTDIR)
-#   METHODS="flap neurons" SPARSITIES="0.4" bench/structured_table.sh   (a subset)
-set -u
-B=build/slimlm; M=models/SmolLM2-135M-Instruct.Q4_1.gguf; W=../shared/data/wikitext-2-raw/wiki.test.raw
-O=${1:-.cache/structured}; C=${2:-4}
-mkdir -p $O
-[ -f $O/dense-f16.gguf ] || $B convert $M -o $O/dense-f16.gguf --type f16 >&2
-measure() {  # name file
-  $B eval $2 -f $W --ctx 512 --chunks $C --ref $M --json --no-progress > $O/$1.eval.json
-  $B bench $2 -t 2 -r 2 -p 32 -n 64 --json > $O/$1.bench.json
+#!/usr/bin/env bash
+# Structured pruning table for one model: each method x sparsity prunes the original (stored as
+# f16: a physically smaller dense model), is evaluated against the original on wikitext-2 test
+# (ctx 512, the first CHUNKS windows: ppl, KL divergence, top-1) and benchmarked for decode
+# (`slimlm bench -p 32 -n 64`, REPS repetitions) next to the dense model converted to f16 in the
+# same run. A method that refuses a sparsity (e.g. heads beyond what the KV groups allow) is a
+# row saying so. Raw JSON: bench/results/structured-<name>.json; README table between
+# <!-- structured:<name> --> markers (bench/render_structured.py).
+#   bench/structured_table.sh smollm2      METHODS="flap neurons" SPARSITIES="0.4" bench/structured_table.sh gemma3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:-smollm2}
+chunks=${CHUNKS:-4}
+threads=${THREADS:-2}
+reps=${REPS:-2}
+calib="--calib-samples ${CALIB_SAMPLES:-16} --calib-len ${CALIB_LEN:-256}"
+methods=${METHODS:-"heads neurons flap block-influence layers"}
+sparsities=${SPARSITIES:-"0.2 0.4"}
+src=$(./scripts/fetch-models.sh "$name")
+[ -x build/slimlm ] || ./scripts/build.sh >/dev/null
+wiki=../shared/data/wikitext-2-raw/wiki.test.raw
+work=${WORK:-.cache/structured-$name}
+out=bench/results/structured-$name.json
+mkdir -p "$work" bench/results
+measure() {  # tag file -> $work/tag.run.json (eval + bench + size)
+  ./build/slimlm eval "$2" -f "$wiki" --ctx 512 --chunks "$chunks" --ref "$src" -t "$threads" --json --no-progress > "$work/$1.eval.json" &&
+  ./build/slimlm bench "$2" -t "$threads" -r "$reps" -p 32 -n 64 --json > "$work/$1.bench.json" &&
+  stat -c %s "$2" > "$work/$1.size"
 }
-measure dense $O/dense-f16.gguf
-for S in ${SPARSITIES:-0.2 0.4}; do
-  for me in ${METHODS:-heads neurons flap block-influence layers}; do
-    $B prune $M -o $O/$me-$S.gguf --method $me --sparsity $S --calib-samples 8 --calib-len 256 --json \
-      > $O/$me-$S.prune.json 2> $O/$me-$S.prune.err || { echo "$me $S: $(tail -1 $O/$me-$S.prune.err)" >&2; continue; }
-    measure $me-$S $O/$me-$S.gguf
+[ -s "$work/dense-f16.gguf" ] || ./build/slimlm convert "$src" -o "$work/dense-f16.gguf" --type f16 >&2
+echo "== dense f16" >&2
+measure dense "$work/dense-f16.gguf"
+tags=()
+for s in $sparsities; do
+  for m in $methods; do
+    tag=$m-$s; tags+=("$tag"); f=$work/$tag.gguf
+    echo "== $m $s" >&2
+    rm -f "$work/$tag".{err,size,prune.json,eval.json,bench.json}
+    if ! ./build/slimlm prune "$src" -o "$f" --method "$m" --sparsity "$s" --type f16 $calib -t "$threads" --json --no-progress \
+         > "$work/$tag.prune.json" 2> "$work/$tag.err" || ! measure "$tag" "$f" 2>> "$work/$tag.err"; then
+      echo "   failed: $(grep -v '^[[:space:]]*$' "$work/$tag.err" | tail -1)" >&2
+    fi
+    rm -f "$f"
   done
 done
+rerun="CHUNKS=$chunks REPS=$reps CALIB_SAMPLES=${CALIB_SAMPLES:-16} METHODS=\"$methods\" SPARSITIES=\"$sparsities\" bench/structured_table.sh $name"
+python3 - "$out" "$name" "$chunks" "$work" "$rerun" "${tags[@]}" <<'PY'
+import json, os, sys
+out, name, chunks, work, rerun, tags = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6:]
+def load(tag):
+    r = {"config": tag}
+    err = os.path.join(work, tag + ".err")
+    if os.path.exists(err) and os.path.getsize(err) and not os.path.exists(os.path.join(work, tag + ".size")):
+        lines = [l for l in open(err, errors="replace").read().splitlines() if l.strip()]
+        r["error"] = lines[-1] if lines else "failed"
+        return r
+    for part in ("prune", "eval", "bench"):
+        p = os.path.join(work, f"{tag}.{part}.json")
+        if os.path.exists(p): r[part] = json.load(open(p))
+    r["file_mib"] = int(open(os.path.join(work, tag + ".size")).read()) / 2**20
+    return r
+runs = [load(t) for t in tags]
+json.dump({"model": name, "chunks": chunks, "rerun": rerun, "dense": load("dense"), "runs": runs}, open(out, "w"), indent=1)
+PY
+python3 bench/render_structured.py "$out" README.md
+echo "wrote $out and the README table" >&2

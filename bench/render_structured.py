@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Renders bench/results/structured-<model>.json (from bench/structured_table.sh) as the markdown
+table between the <!-- structured:<model> --> markers of README.md.
+Usage: render_structured.py RESULTS.json README.md"""
+import json, re, sys
+
+res = json.load(open(sys.argv[1]))
+name, chunks, dense = res["model"], res["chunks"], res["dense"]
+d_tg = dense["bench"]["tg_tps"]
+rows = ["| method | sparsity | params | file MiB | ppl | KLD vs original | top-1 agree | decode t/s | vs dense f16 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+def row(label, sp, r):
+    e, b = r["eval"], r["bench"]
+    params = r.get("prune", {}).get("params_after") or r.get("prune", {}).get("n_params")
+    p = f"{params / 1e6:.1f}M" if params else "—"
+    return (f"| {label} | {sp} | {p} | {r['file_mib']:.1f} | {e['ppl']:.2f} | {e['kld_mean']:.4f} | "
+            f"{100 * e['top1_agree']:.2f}% | {b['tg_tps']:.1f} | {b['tg_tps'] / d_tg:.2f}× |")
+rows.append(row("dense f16", "0", dense))
+for r in res["runs"]:
+    m, sp = r["config"].rsplit("-", 1)
+    if "error" in r:
+        rows.append(f"| {m} | {sp} | failed: {r['error'].replace('|', '/')} | | | | | | |")
+    else:
+        rows.append(row(m, sp, r))
+note = (f"\nOriginal model ppl {dense['eval']['ref_ppl']:.3f}; wikitext-2 test, ctx 512, first {chunks} windows; "
+        f"decode: `slimlm bench -p 32 -n 64`, 2 threads. No recovery training. Rerun: `{res['rerun']}`.")
+tag = f"structured:{name}"
+block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
+readme = open(sys.argv[2]).read()
+if f"<!-- {tag} -->" in readme:
+    readme = re.sub(rf"<!-- {tag} -->.*?<!-- /{tag} -->", lambda _: block, readme, flags=re.S)
+else:
+    readme += "\n" + block + "\n"
+open(sys.argv[2], "w").write(readme)
