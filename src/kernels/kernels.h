@@ -28,6 +28,10 @@ void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, 
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y);  // y may alias x
 // Rotates one head vector in place at position `pos`.
 void rope(float* v, int64_t head_dim, int64_t pos, float theta, float scale, RopeType type);
+// The same in two steps, so the heads of one position share the angles: cs[2i], cs[2i+1] =
+// cos, sin of pos/scale · theta^(-2i/d); rope_apply rotates one head vector with them.
+void rope_table(int64_t head_dim, int64_t pos, float theta, float scale, float* cs);
+void rope_apply(float* v, int64_t head_dim, const float* cs, RopeType type);
 void softmax(float* x, int64_t n);
 inline float silu(float x) { return x / (1.0f + __builtin_expf(-x)); }
 float gelu_tanh(float x);

@@ -2,6 +2,7 @@
 #include "quant/outliers.h"
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace slimlm::kernels {
 
@@ -12,12 +13,19 @@ void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s * w[i];
 }
 
-void rope(float* v, int64_t d, int64_t pos, float theta, float scale, RopeType type) {
-  const int64_t half = d / 2;
+void rope_table(int64_t d, int64_t pos, float theta, float scale, float* cs) {
   const double p = double(pos) / scale;
-  for (int64_t i = 0; i < half; ++i) {
+  for (int64_t i = 0; i < d / 2; ++i) {
     const double freq = std::pow(double(theta), -2.0 * double(i) / double(d));
-    const float c = float(std::cos(p * freq)), s = float(std::sin(p * freq));
+    cs[2 * i] = float(std::cos(p * freq));
+    cs[2 * i + 1] = float(std::sin(p * freq));
+  }
+}
+
+void rope_apply(float* v, int64_t d, const float* cs, RopeType type) {
+  const int64_t half = d / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
     float* a = type == RopeType::Norm ? v + 2 * i : v + i;
     float* b = type == RopeType::Norm ? v + 2 * i + 1 : v + i + half;
     const float x0 = *a, x1 = *b;
@@ -25,6 +33,13 @@ void rope(float* v, int64_t d, int64_t pos, float theta, float scale, RopeType t
     *b = x0 * s + x1 * c;
   }
 }
+
+void rope(float* v, int64_t d, int64_t pos, float theta, float scale, RopeType type) {
+  std::vector<float> cs(static_cast<size_t>(d));
+  rope_table(d, pos, theta, scale, cs.data());
+  rope_apply(v, d, cs.data(), type);
+}
+
 
 void softmax(float* x, int64_t n) {
   const float mx = *std::max_element(x, x + n);

@@ -83,7 +83,8 @@ void Session::block(int64_t l, int64_t n) {
   grow(att_, size_t(n * Q)); grow(o_, size_t(n * E)); grow(g_, size_t(n * F)); grow(u_, size_t(n * F));
   float *x = x_.data(), *xn = xn_.data();
 
-  // attention
+  // attention (per-token loops run in parallel for batches; each token's result is the same)
+#pragma omp parallel for schedule(static) if (n >= 16)
   for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.attn_norm), E, hp.norm_eps, xn + t * E);
   if (obs_) obs_(l, LinearSite::AttnIn, xn, n, E);
   k::matmul(b.wq, xn, E, n, q_.data(), Q);
@@ -95,17 +96,20 @@ void Session::block(int64_t l, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t t = 0; t < n; ++t) {
     float *q = q_.data() + t * Q, *kk = kn_.data() + t * KV, *vv = vn_.data() + t * KV;
+    thread_local std::vector<float> cs;  // the position's RoPE angles, shared by its heads
+    cs.resize(size_t(D));
+    k::rope_table(D, pos_ + t, theta, hp.rope_scale, cs.data());
     if (!b.bq.empty()) {
       for (int64_t i = 0; i < Q; ++i) q[i] += f32(b.bq)[i];
       for (int64_t i = 0; i < KV; ++i) { kk[i] += f32(b.bk)[i]; vv[i] += f32(b.bv)[i]; }
     }
     for (int64_t h = 0; h < H; ++h) {
       if (hp.qk_norm) k::rmsnorm(q + h * D, f32(b.q_norm), D, hp.norm_eps, q + h * D);
-      k::rope(q + h * D, D, pos_ + t, theta, hp.rope_scale, hp.rope);
+      k::rope_apply(q + h * D, D, cs.data(), hp.rope);
     }
     for (int64_t h = 0; h < HKV; ++h) {
       if (hp.qk_norm) k::rmsnorm(kk + h * D, f32(b.k_norm), D, hp.norm_eps, kk + h * D);
-      k::rope(kk + h * D, D, pos_ + t, theta, hp.rope_scale, hp.rope);
+      k::rope_apply(kk + h * D, D, cs.data(), hp.rope);
     }
     for (int64_t h = 0; h < HKV; ++h) {
       kv_store(kv_, kk + h * D, D, kc + size_t((pos_ + t) * HKV + h) * rec);
@@ -162,6 +166,7 @@ void Session::block(int64_t l, int64_t n) {
   }
   if (obs_) obs_(l, LinearSite::AttnOut, att_.data(), n, Q);
   k::matmul(b.wo, att_.data(), Q, n, o_.data(), E);
+#pragma omp parallel for schedule(static) if (n >= 16)
   for (int64_t t = 0; t < n; ++t) {
     float* o = o_.data() + t * E;
     if (!b.bo.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(b.bo)[i];
@@ -170,17 +175,18 @@ void Session::block(int64_t l, int64_t n) {
   }
 
   // feed-forward: down(act(gate(x)) * up(x))
+#pragma omp parallel for schedule(static) if (n >= 16)
   for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.ffn_norm), E, hp.norm_eps, xn + t * E);
   if (obs_) obs_(l, LinearSite::FfnIn, xn, n, E);
   k::matmul(b.w_gate, xn, E, n, g_.data(), F);
   k::matmul(b.w_up, xn, E, n, u_.data(), F);
   float *g = g_.data(), *u = u_.data();
-  if (hp.act == Activation::SiLU)
-    for (int64_t i = 0; i < n * F; ++i) g[i] = k::silu(g[i]) * u[i];
-  else
-    for (int64_t i = 0; i < n * F; ++i) g[i] = k::gelu_tanh(g[i]) * u[i];
+  const bool silu = hp.act == Activation::SiLU;
+#pragma omp parallel for schedule(static) if (n >= 16)
+  for (int64_t i = 0; i < n * F; ++i) g[i] = (silu ? k::silu(g[i]) : k::gelu_tanh(g[i])) * u[i];
   if (obs_) obs_(l, LinearSite::FfnDown, g, n, F);
   k::matmul(b.w_down, g, F, n, o_.data(), E);
+#pragma omp parallel for schedule(static) if (n >= 16)
   for (int64_t t = 0; t < n; ++t) {
     float* o = o_.data() + t * E;
     if (!b.b_down.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(b.b_down)[i];
