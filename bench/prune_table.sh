@@ -5,7 +5,7 @@
 # top-1 agreement) and `slimlm bench` on the stored file (decode tokens/s; file size). A config
 # that fails becomes a row saying so. Raw JSON: bench/results/prune-<name>.json (one entry per
 # config); the README table between <!-- prune:<name> --> markers comes from bench/render_prune.py.
-#   bench/prune_table.sh smollm2      CONFIGS="wanda:0.5 sparsegpt:2:4 wanda-owl:0.7" bench/prune_table.sh
+#   bench/prune_table.sh smollm2      CONFIGS="wanda:0.5 sparsegpt:2:4 wanda-owl:0.7 wanda-dsnot:0.5" bench/prune_table.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-smollm2}
@@ -21,7 +21,9 @@ mkdir -p "$work" bench/results
 runs=()
 for c in $configs; do
   method=${c%%:*}; pat=${c#*:}; extra=""
-  if [ "${method%-owl}" != "$method" ]; then method=${method%-owl}; extra=--owl; fi
+  # method[-owl][-dsnot]: OWL layer-wise ratios, DSnoT mask refinement after pruning
+  if [ "${method%-dsnot}" != "$method" ]; then method=${method%-dsnot}; extra="$extra --dsnot"; fi
+  if [ "${method%-owl}" != "$method" ]; then method=${method%-owl}; extra="$extra --owl"; fi
   case $pat in *:*) extra="$extra --nm $pat" ;; *) extra="$extra --sparsity $pat" ;; esac
   tag=$(echo "$c" | tr ':' '_')
   f=$work/$tag.gguf r=$work/$tag.run.json
