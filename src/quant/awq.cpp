@@ -57,28 +57,33 @@ std::vector<float> clip_search(const std::vector<float>& w, int64_t rows, int64_
                                const Codec& c, int grid) {
   const int64_t G = c.group(), S = c.fit_span(), ng = (k + G - 1) / G;
   std::vector<float> best(size_t(rows * ng), 1.0f);
-#pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t r = 0; r < rows; ++r) {
-    std::vector<float> d(static_cast<size_t>(S)), ratios(size_t(S / G + 1));
-    std::vector<GroupFit> fits(size_t(S / G + 1));
-    for (int64_t j0 = 0; j0 < k; j0 += S) {
-      const int64_t len = std::min(S, k - j0), nsg = (len + G - 1) / G;
-      const float* wg = w.data() + r * k + j0;
-      double best_err = std::numeric_limits<double>::max();
-      for (int i = 0; i < grid; ++i) {
-        const float ratio = 1.0f - 0.5f * float(i) / float(grid);
-        std::fill(ratios.begin(), ratios.end(), ratio);
-        c.fit_span(wg, len, fits.data(), ratios.data());
-        for (int64_t j = 0; j < len; ++j) d[size_t(j)] = wg[j] - c.round(wg[j], fits[size_t(j / G)]);
-        double err = 0;
-        for (int64_t t = 0; t < n; ++t) {
-          const float* x = X + t * k + j0;
-          float acc = 0;
-          for (int64_t j = 0; j < len; ++j) acc += d[size_t(j)] * x[j];
-          err += double(acc) * acc;
+  std::vector<double> best_err(static_cast<size_t>(rows));
+  std::vector<float> D(size_t(rows * std::min(S, k))), Y(size_t(n * rows));
+  for (int64_t j0 = 0; j0 < k; j0 += S) {
+    const int64_t len = std::min(S, k - j0), nsg = (len + G - 1) / G;
+    std::fill(best_err.begin(), best_err.end(), std::numeric_limits<double>::max());
+    for (int i = 0; i < grid; ++i) {
+      const float ratio = 1.0f - 0.5f * float(i) / float(grid);
+      // rounding error of every row's span at this clip ratio, then its effect on the sample
+      // outputs for all rows at once: Y = D · X_spanᵀ on the GEMM
+#pragma omp parallel
+      {
+        std::vector<float> ratios(size_t(S / G + 1), ratio);
+        std::vector<GroupFit> fits(size_t(S / G + 1));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* wg = w.data() + r * k + j0;
+          c.fit_span(wg, len, fits.data(), ratios.data());
+          for (int64_t j = 0; j < len; ++j) D[size_t(r * len + j)] = wg[j] - c.round(wg[j], fits[size_t(j / G)]);
         }
-        if (err < best_err) {
-          best_err = err;
+      }
+      kernels::matmul_f32_rows(D.data(), rows, len, X + j0, k, n, Y.data(), rows);
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        double err = 0;
+        for (int64_t t = 0; t < n; ++t) err += double(Y[size_t(t * rows + r)]) * Y[size_t(t * rows + r)];
+        if (err < best_err[size_t(r)]) {
+          best_err[size_t(r)] = err;
           std::fill_n(best.begin() + r * ng + j0 / G, nsg, ratio);
         }
       }
