@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Renders bench/results/prune-<model>.json (from bench/prune_table.sh) as the markdown table
 between the <!-- prune:<model> --> markers of README.md. Usage: render_prune.py RESULTS.json README.md"""
-import json, re, sys
+import json, sys
+
+from readme_block import write_block
 
 res = json.load(open(sys.argv[1]))
 name, chunks = res["model"], res["chunks"]
@@ -21,11 +23,4 @@ ok = [r for r in res["runs"] if "error" not in r]
 note = (f"\nDense model ppl {ok[0]['eval']['ref_ppl']:.3f}. " if ok else "\n") + \
        (f"wikitext-2 test, ctx 512, first {chunks} windows; decode t/s: `slimlm bench -p 32 -n 64`, 2 threads, "
         f"one repetition (rough). Rerun: `{res.get('rerun', 'bench/prune_table.sh ' + name)}`.")
-tag = f"prune:{name}"
-block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
-readme = open(sys.argv[2]).read()
-if f"<!-- {tag} -->" in readme:
-    readme = re.sub(rf"<!-- {tag} -->.*?<!-- /{tag} -->", lambda _: block, readme, flags=re.S)
-else:
-    readme += "\n" + block + "\n"
-open(sys.argv[2], "w").write(readme)
+write_block(sys.argv[2], f"prune:{name}", "\n".join(rows) + "\n" + note)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Renders bench/results/quant-<model>.json (from bench/quant_table.sh) as the markdown table
 between the <!-- quant:<model> --> markers of README.md. Usage: render_quant.py RESULTS.json README.md"""
-import json, re, sys
+import json, sys
+
+from readme_block import write_block
 
 res = json.load(open(sys.argv[1]))
 name, chunks = res["model"], res["chunks"]
@@ -21,11 +23,4 @@ note = (f"\nOriginal model ppl {ref:.3f}. wikitext-2 test, ctx 512, first {chunk
         f"({ok[0]['eval']['n_scored'] if ok else 0} scored tokens); calibration: "
         f"{max([r['quantize'].get('calib_tokens', 0) for r in ok] or [0])} tokens of brown.txt. "
         f"Rerun: `{res.get('rerun', 'bench/quant_table.sh ' + name)}`.")
-tag = f"quant:{name}"
-block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
-readme = open(sys.argv[2]).read()
-if f"<!-- {tag} -->" in readme:
-    readme = re.sub(rf"<!-- {tag} -->.*?<!-- /{tag} -->", lambda _: block, readme, flags=re.S)
-else:
-    readme += "\n" + block + "\n"
-open(sys.argv[2], "w").write(readme)
+write_block(sys.argv[2], f"quant:{name}", "\n".join(rows) + "\n" + note)

@@ -2,7 +2,9 @@
 """Renders bench/results/structured-<model>.json (from bench/structured_table.sh) as the markdown
 table between the <!-- structured:<model> --> markers of README.md.
 Usage: render_structured.py RESULTS.json README.md"""
-import json, re, sys
+import json, sys
+
+from readme_block import write_block
 
 res = json.load(open(sys.argv[1]))
 name, chunks, dense = res["model"], res["chunks"], res["dense"]
@@ -24,11 +26,4 @@ for r in res["runs"]:
         rows.append(row(m, sp, r))
 note = (f"\nOriginal model ppl {dense['eval']['ref_ppl']:.3f}; wikitext-2 test, ctx 512, first {chunks} windows; "
         f"decode: `slimlm bench -p 32 -n 64`, 2 threads. No recovery training. Rerun: `{res['rerun']}`.")
-tag = f"structured:{name}"
-block = f"<!-- {tag} -->\n" + "\n".join(rows) + "\n" + note + f"\n<!-- /{tag} -->"
-readme = open(sys.argv[2]).read()
-if f"<!-- {tag} -->" in readme:
-    readme = re.sub(rf"<!-- {tag} -->.*?<!-- /{tag} -->", lambda _: block, readme, flags=re.S)
-else:
-    readme += "\n" + block + "\n"
-open(sys.argv[2], "w").write(readme)
+write_block(sys.argv[2], f"structured:{name}", "\n".join(rows) + "\n" + note)
