@@ -5,6 +5,7 @@
 # top-1 agreement) and `slimlm bench` on the stored file (decode tokens/s; file size). A config
 # that fails becomes a row saying so. Raw JSON: bench/results/prune-<name>.json (one entry per
 # config); the README table between <!-- prune:<name> --> markers comes from bench/render_prune.py.
+# MERGE=1 keeps the other configs of an existing JSON (a few extra rows without rerunning the table).
 #   bench/prune_table.sh smollm2      CONFIGS="wanda:0.5 sparsegpt:2:4 wanda-owl:0.7 wanda-dsnot:0.5" bench/prune_table.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +60,9 @@ python3 - "$out" "$name" "$chunks" "$rerun" "${runs[@]}" <<'PY'
 import json, os, sys
 out, name, chunks, rerun = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 runs = [json.load(open(r)) for r in sys.argv[5:] if os.path.exists(r)]
+sys.path.insert(0, "bench")
+from merge_runs import merge
+runs, rerun = merge(out, runs, rerun)
 json.dump({"model": name, "chunks": chunks, "rerun": rerun, "runs": runs}, open(out, "w"), indent=1)
 PY
 python3 bench/render_prune.py "$out" README.md

@@ -3,6 +3,7 @@
 # `slimlm quantize` (calibration: brown.txt, CALIB_SAMPLES x CALIB_LEN tokens), then evaluated
 # by `slimlm eval` on wikitext-2 test (ctx 512, the first CHUNKS windows) against the original
 # model (KL divergence, top-1 agreement). Raw JSON: bench/results/quant-<name>.json.
+# MERGE=1 keeps the other configs of an existing JSON (a few extra rows without rerunning the table).
 #   bench/quant_table.sh smollm2        CONFIGS="rtn:u4g128 gptq:u4g128" bench/quant_table.sh gemma3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,9 +54,12 @@ for c in $configs; do
 done
 rerun="CHUNKS=$chunks CALIB_SAMPLES=${CALIB_SAMPLES:-32} CALIB_LEN=${CALIB_LEN:-256} CONFIGS=\"$configs\" bench/quant_table.sh $name"
 python3 - "$out" "$name" "$chunks" "$rerun" "${runs[@]}" <<'PY'
-import json, sys
+import json, os, sys
 out, name, chunks, rerun = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 runs = [json.load(open(r)) for r in sys.argv[5:]]
+sys.path.insert(0, "bench")
+from merge_runs import merge
+runs, rerun = merge(out, runs, rerun)
 json.dump({"model": name, "chunks": chunks, "rerun": rerun, "runs": runs}, open(out, "w"), indent=1)
 PY
 python3 bench/render_quant.py "$out" README.md

@@ -9,7 +9,13 @@ res = json.load(open(sys.argv[1]))
 name, chunks = res["model"], res["chunks"]
 rows = ["| method | sparsity | achieved | ppl | KLD vs dense | top-1 agree | file MiB | decode t/s | prune s | peak RSS MiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-for r in res["runs"]:
+methods = ["magnitude", "wanda", "ria", "sparsegpt"]
+def key(r):  # rows by pattern (50%, 2:4, 4:8, then higher sparsities), then method, OWL/DSnoT after
+    method, pat = r["config"].split(":", 1)
+    base = method.split("-")[0]
+    p = (1, int(pat.split(":")[1]), 0.0) if ":" in pat else (0 if float(pat) <= 0.5 else 2, 0, float(pat))
+    return (p, methods.index(base) if base in methods else len(methods), method)
+for r in sorted(res["runs"], key=key):
     method, pat = r["config"].split(":", 1)
     if "error" in r:
         rows.append(f"| {method} | {pat} | failed: {r['error'].replace('|', '/')} | | | | | | | |")

@@ -9,7 +9,12 @@ res = json.load(open(sys.argv[1]))
 name, chunks = res["model"], res["chunks"]
 rows = ["| method | type | bpw (linears) | file MiB | ppl | KLD vs original | top-1 agree | quantize s | peak RSS MiB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-for r in res["runs"]:
+types = ["u4g128", "u3g128", "u2g64", "nf4g64", "nf3g64", "s4g128", "u4g64", "lut4", "lut3", "w8a8"]
+methods = ["rtn", "gptq", "gptq-act", "awq", "awq+gptq", "kmeans", "rtn-outl", "gptq-outl", "w8a8", "smoothquant"]
+def key(r):  # rows grouped by type, methods in a fixed order (a merged file keeps its layout)
+    method, typ = r["config"].split(":", 1)
+    return (types.index(typ) if typ in types else len(types), typ, methods.index(method) if method in methods else len(methods), method)
+for r in sorted(res["runs"], key=key):
     method, typ = r["config"].split(":", 1)
     if "error" in r:
         rows.append(f"| {method} | {typ} | failed: {r['error'].replace('|', '/')} | | | | | | |")

@@ -20,7 +20,11 @@ def row(label, sp, r):
     return (f"| {label} | {sp} | {p} | {r['file_mib']:.1f} | {e['ppl']:.2f} | {e['kld_mean']:.4f} | "
             f"{100 * e['top1_agree']:.2f}% | {b['tg_tps']:.1f} | {d:.1f} | {b['tg_tps'] / d:.2f}× |")
 rows.append(row("dense f16", "0", dense))
-for r in res["runs"]:
+order = ["heads", "neurons", "flap", "block-influence", "layers"]
+def key(r):
+    m, sp = r["config"].rsplit("-", 1)
+    return (float(sp), order.index(m) if m in order else len(order), m)
+for r in sorted(res["runs"], key=key):
     m, sp = r["config"].rsplit("-", 1)
     if "error" in r:
         rows.append(f"| {m} | {sp} | failed: {r['error'].replace('|', '/')} | | | | | | | |")

@@ -7,6 +7,7 @@
 # (A-B-A) and its speedup is against the mean of those two. A method that refuses a sparsity (e.g. heads beyond what the KV groups allow) is a
 # row saying so. Raw JSON: bench/results/structured-<name>.json; README table between
 # <!-- structured:<name> --> markers (bench/render_structured.py).
+# MERGE=1 keeps the other configs of an existing JSON (e.g. one extra row).
 #   bench/structured_table.sh smollm2      METHODS="flap neurons" SPARSITIES="0.4" bench/structured_table.sh gemma3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,9 @@ def load(tag):
     r["file_mib"] = int(open(os.path.join(work, tag + ".size")).read()) / 2**20
     return r
 runs = [load(t) for t in tags]
+sys.path.insert(0, "bench")
+from merge_runs import merge
+runs, rerun = merge(out, runs, rerun)
 json.dump({"model": name, "chunks": chunks, "rerun": rerun, "gen": int(os.environ.get("GEN", "128")), "reps": int(os.environ.get("REPS", "3")), "dense": load("dense"), "runs": runs}, open(out, "w"), indent=1)
 PY
 python3 bench/render_structured.py "$out" README.md
