@@ -10,6 +10,7 @@
 #include "kernels/w8a8.h"
 #include "quant/outliers.h"
 #include <cstdlib>
+#include <cstring>
 #include <omp.h>
 #include <vector>
 
@@ -113,6 +114,51 @@ void act_to_f32(DType act, const uint8_t* a, float* x, int64_t n) {
   }
 }
 
+// Each token's activations quantized to the 8-bit type `act` (one row of act_row_bytes each),
+// in a per-thread buffer that stays valid until the next call.
+const uint8_t* act_rows(DType act, const float* x, int64_t ldx, int64_t n_tok, int64_t k) {
+  const size_t ab = act_row_bytes(act, k);
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < size_t(n_tok) * ab) buf.resize(size_t(n_tok) * ab);
+  uint8_t* a = buf.data();
+#pragma omp parallel for schedule(static) if (n_tok * k > 32768)
+  for (int64_t t = 0; t < n_tok; ++t) quantize_act(act, x + t * ldx, a + size_t(t) * ab, k);
+  return a;
+}
+
+// y[t][r] += Σ_b m[r][b] · (s[t][b] − d[t][b] · Σ_j q[t][b][j]) for q4_1/q5_1 weights (min m at
+// byte 2 of each 32-weight block) and q8_1 activation blocks: what the integer kernel's f16-rounded
+// block sums add to a GEMM of dequantized weights and 8-bit-rounded activations.
+void min_term_correction(const Tensor& w, const uint8_t* aq, int64_t n_tok, float* y, int64_t ldy) {
+  const int64_t rows = w.rows(), nb = w.cols() / 32;
+  const size_t rb = row_bytes(w.type, w.cols()), bb = rb / size_t(nb);
+  thread_local std::vector<float> delta, c;
+  if (delta.size() < size_t(n_tok * nb)) delta.resize(size_t(n_tok * nb));
+  if (c.size() < size_t(n_tok * rows)) c.resize(size_t(n_tok * rows));
+  const auto* ab = reinterpret_cast<const BlockQ8_1*>(aq);
+  for (int64_t i = 0; i < n_tok * nb; ++i) {
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) sum += ab[i].qs[j];
+    delta[size_t(i)] = f16_to_f32(ab[i].s) - f16_to_f32(ab[i].d) * float(sum);
+  }
+  const RowSource mins = [&](int64_t r0, int nr, float* dst, const float** wr) {
+    for (int r = 0; r < nr; ++r) {
+      const uint8_t* row = w.data + size_t(r0 + r) * rb;
+      for (int64_t b = 0; b < nb; ++b) {
+        uint16_t m;
+        std::memcpy(&m, row + size_t(b) * bb + 2, 2);
+        dst[r * nb + b] = f16_to_f32(m);
+      }
+      wr[r] = dst + r * nb;
+    }
+  };
+  float* cp = c.data();  // thread_local: only its pointer goes into the parallel loop
+  gemm_f32(mins, rows, nb, delta.data(), nb, n_tok, cp, rows);
+#pragma omp parallel for schedule(static) if (n_tok * rows > 32768)
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] += cp[t * rows + r];
+}
+
 void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   // w8a8: int8 x int8 sums stay exact in int32 for rows up to 2^31 / 127² (> 131072) elements
   if (!exact() && is_w8a8(w.type) && w.cols() <= 131072) return matmul_w8a8(w, x, ldx, n_tok, y, ldy);
@@ -123,10 +169,11 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
   const bool gemm = !no_gemm && n_tok >= kGemmMinTok && tile == tile_avx2;
   const QDotTraits* q8 = exact() ? nullptr : find_qdot(w.type);
   if (q8 != nullptr && w.cols() % act_block(q8->act) != 0) q8 = nullptr;
-  // q4_1/q5_1 stay on the integer kernel: their min term uses the f16-rounded activation block
-  // sum (as llama.cpp), which the GEMM below would compute exactly instead.
+  // q4_1/q5_1: the integer kernel's min term is m_w · s_a with s_a = f16(d_a · Σq_a) (llama.cpp's
+  // q8_1), where the GEMM of dequantized weights gives m_w · f16(d_a) · Σq_a; the difference is
+  // added back after the GEMM as a second, 32x smaller product (min_term_correction).
   const bool min_term = w.type == DType::Q4_1 || w.type == DType::Q5_1;
-  if (q8 != nullptr && (!gemm || min_term))
+  if (q8 != nullptr && !gemm)
     return matmul_q8(w, *q8, x, ldx, n_tok, y, ldy);
   const int64_t rows = w.rows(), k = w.cols();
   const size_t rb = row_bytes(w.type, k);
@@ -149,17 +196,13 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
     thread_local std::vector<float> xq;
     if (xq.size() < size_t(n_tok * k)) xq.resize(size_t(n_tok * k));
     float* xqp = xq.data();
+    const uint8_t* aq = act_rows(q8->act, x, ldx, n_tok, k);
     const size_t ab = act_row_bytes(q8->act, k);
-#pragma omp parallel if (n_tok * k > 32768)
-    {
-      std::vector<uint8_t> a(ab);
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < n_tok; ++t) {
-        quantize_act(q8->act, x + t * ldx, a.data(), k);
-        act_to_f32(q8->act, a.data(), xqp + t * k, k);
-      }
-    }
-    return gemm_f32(src, rows, k, xqp, k, n_tok, y, ldy);
+#pragma omp parallel for schedule(static) if (n_tok * k > 32768)
+    for (int64_t t = 0; t < n_tok; ++t) act_to_f32(q8->act, aq + size_t(t) * ab, xqp + t * k, k);
+    gemm_f32(src, rows, k, xqp, k, n_tok, y, ldy);
+    if (min_term) min_term_correction(w, aq, n_tok, y, ldy);
+    return;
   }
   const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
 #pragma omp parallel if (rows * k * n_tok > 32768)

@@ -300,7 +300,7 @@ TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
   SCOPED_TRACE(path);
   ExactGuard guard(false);
   // from kGemmMinTok tokens on, the AVX2 path multiplies the 8-bit-rounded activations with the
-  // f32 GEMM (except q4_1/q5_1): checked against the same math in float64
+  // f32 GEMM (q4_1/q5_1: plus the min-term correction): checked against the same math in float64
   const int64_t shapes[][2] = {{1, 1}, {7, 3}, {33, 5}, {45, 1}, {64, 11}, {3, 4}, {40, 17}, {21, 23}};
   for (DType t : kTypes) {
     const int64_t cols = traits(t).block == 256 ? 512 : 96;
@@ -314,7 +314,8 @@ TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
       for (int64_t tk = 0; tk < ntok; ++tk) {
         std::vector<float> xt(x.begin() + tk * ldx, x.begin() + tk * ldx + cols);
         auto a = quantize(q->act, xt);
-        const bool gemm = GetParam() && ntok >= kGemmMinTok && t != DType::Q4_1 && t != DType::Q5_1;
+        const bool gemm = GetParam() && ntok >= kGemmMinTok;
+        const bool min_term = t == DType::Q4_1 || t == DType::Q5_1;  // + m_w · (s_a − d_a Σq_a) per block
         for (int64_t r = 0; r < rows; ++r) {
           const float ref = q->dot_ref(w.row(r), a.data(), cols), got = y[size_t(tk * ldy + r)];
           if (gemm) {
@@ -325,6 +326,18 @@ TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
             for (int64_t i = 0; i < cols; ++i) {
               exact += double(wr[size_t(i)]) * xq[size_t(i)];
               mag += std::fabs(double(wr[size_t(i)]) * xq[size_t(i)]);
+            }
+            if (min_term) {
+              const uint8_t* row = w.row(r);
+              const size_t bb = t == DType::Q4_1 ? 20 : 24;
+              const auto* ab = reinterpret_cast<const BlockQ8_1*>(a.data());
+              for (int64_t b = 0; b < cols / 32; ++b) {
+                uint16_t m;
+                std::memcpy(&m, row + size_t(b) * bb + 2, 2);
+                double sum = 0;
+                for (int j = 0; j < 32; ++j) sum += ab[b].qs[j];
+                exact += double(f16_to_f32(m)) * (double(f16_to_f32(ab[b].s)) - double(f16_to_f32(ab[b].d)) * sum);
+              }
             }
             ASSERT_NEAR(got, exact, 1e-6 * mag * std::sqrt(double(cols))) << traits(t).name << " row " << r << " tok " << tk;
             ASSERT_NEAR(got, ref, 1e-5 * (1 + mag)) << traits(t).name << ": the integer kernel's value";
