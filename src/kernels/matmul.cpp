@@ -180,11 +180,14 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
   const bool direct = w.type == DType::F32;
   const bool f16c = w.type == DType::F16 && simd_enabled();  // exact conversion, F16C instructions
   if (gemm) {
+    const bool nm24 = is_sparse(w.type) && custom_layout(w.type).kind == CustomKind::NM &&
+                      custom_layout(w.type).group == 4 && custom_layout(w.type).keep == 2;
     const RowSource src = [&](int64_t r0, int nr, float* dst, const float** wr) {
       for (int r = 0; r < nr; ++r) {
         const uint8_t* row = w.data + size_t(r0 + r) * rb;
         if (direct) { wr[r] = reinterpret_cast<const float*>(row); continue; }
         if (f16c) avx2::f16_row_to_f32(row, dst + r * k, k);
+        else if (nm24) avx2::nm24_row_to_f32(custom_layout(w.type), row, dst + r * k, k);
         else row_to_f32(w.type, row, dst + r * k, k);
         wr[r] = dst + r * k;
       }

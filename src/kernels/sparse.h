@@ -34,4 +34,5 @@ float dot_bitmap(const uint8_t* row, int64_t cap, const float* x, int64_t n);
 // acc[i] = sum_c W[c] * xt[c * kTokTile + i] over the row's nonzeros (any N:M or bitmap).
 void row_xt(const CustomLayout& l, const uint8_t* row, const float* xt, int64_t n, float* acc);
 void f16_row_to_f32(const uint8_t* src, float* dst, int64_t n);
+void nm24_row_to_f32(const CustomLayout& l, const uint8_t* row, float* dst, int64_t n);  // 2:4 row decoded (sparse_row_to_f32's result)
 }  // namespace slimlm::kernels::avx2

@@ -144,5 +144,20 @@ void f16_row_to_f32(const uint8_t* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = f16(src + 2 * i);
 }
 
+void nm24_row_to_f32(const CustomLayout& l, const uint8_t* row, float* dst, int64_t n) {
+  int64_t i = 0;
+  alignas(32) float v[16];
+  for (; i + 32 <= n; i += 32, row += 36) {  // full chunks: 4 index bytes, 16 f16 values
+    uint32_t w;
+    std::memcpy(&w, row, 4);
+    _mm256_store_ps(v, load_f16x8(row + 4));
+    _mm256_store_ps(v + 8, load_f16x8(row + 20));
+    float* d = dst + i;
+    for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(d + j, _mm256_setzero_ps());
+    for (int s = 0; s < 16; ++s) d[(s >> 1) * 4 + int(w >> (2 * s) & 3)] += v[s];  // += as the scalar decoder
+  }
+  if (i < n) sparse_row_to_f32(l, row, dst + i, n - i);
+}
+
 }  // namespace slimlm::kernels::avx2
 #pragma GCC pop_options
