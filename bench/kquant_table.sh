@@ -7,7 +7,8 @@
 # slimlm's). Outputs are cached under .cache/kquant/ (FORCE=1 redoes them);
 # raw JSON: bench/results/kquant-smollm2.json.
 #   bench/kquant_table.sh        TYPES="q4_K_M" METHODS="llama gptq" THREADS=1 bench/kquant_table.sh
-# (runs of different TYPES may go in parallel: each run has its own scratch files)
+# (runs of different TYPES may go in parallel: each run has its own scratch files; MERGE=1 keeps
+# the other rows of an existing JSON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -63,10 +64,18 @@ done
 runs=()
 for t in $types; do for m in $methods; do [ -s "$work/$m-$t.json" ] && runs+=("$work/$m-$t.json"); done; done
 python3 - "$out" "$chunks" "$f32" "${runs[@]}" <<'PY'
-import json, sys
+import json, os, sys
 out, chunks, f32 = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 runs = [json.load(open(r)) for r in sys.argv[4:]]
-json.dump({"model": "SmolLM2-135M-Instruct", "reference": f32, "chunks": chunks, "ctx": 512, "runs": runs}, open(out, "w"), indent=1)
+for r in runs: r.setdefault("chunks", chunks)
+doc = {"model": "SmolLM2-135M-Instruct", "reference": f32, "chunks": chunks, "ctx": 512}
+if os.environ.get("MERGE") and os.path.exists(out):  # keep the other (type, method) rows and the notes
+    old = json.load(open(out))
+    mine = {(r["type"], r["method"]) for r in runs}
+    runs = [r for r in old["runs"] if (r["type"], r["method"]) not in mine] + runs
+    doc = {k: v for k, v in old.items() if k != "runs"}
+doc["runs"] = runs
+json.dump(doc, open(out, "w"), indent=1)
 print("| type | method | bpw (file) | MiB | ppl | llama.cpp ppl | Δ | KLD | top-1 |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in runs:
