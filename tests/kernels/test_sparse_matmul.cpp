@@ -1,8 +1,10 @@
 // The f16-valued weight kernels (kernels/sparse.h) against the float64 reference
 // (kernels::ref::matmul, which decodes rows with row_to_f32): dense f16 decode, 2:4 and other N:M,
-// bitmap; both dispatch paths (AVX2, scalar), decode (1..3 tokens) and batched (>= 4 tokens, the
-// transposed kernel) on ragged sizes; bit-identical results for 1 and 2 threads.
+// bitmap; both dispatch paths (AVX2, scalar), decode (1..3 tokens) and batched (>= 4 tokens: the
+// f32 tile, the transposed kernel for bitmap, the GEMM for N:M from 16) on ragged sizes;
+// bit-identical results for 1 and 2 threads.
 #include "core/dtype_custom.h"
+#include "core/dtype_sparse.h"
 #include "kernels/kernels.h"
 #include "kernels/sparse.h"
 #include "model/model.h"
@@ -118,6 +120,25 @@ TEST(SparseMatmul, DeterministicAcrossThreadCounts) {
       kernels::matmul(w, x.data(), cols, ntok, b.data(), rows);
       omp_set_num_threads(saved);
       EXPECT_EQ(a, b) << type_name(w.type) << " tok " << ntok;
+    }
+  }
+}
+
+// The AVX2 2:4 row decoder that feeds the prompt GEMM against the scalar codec
+// (sparse_row_to_f32): full 32-input chunks, a short last chunk, and a row of one group.
+TEST(SparseMatmul, Nm24RowDecoderMatchesScalarCodec) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no AVX2/F16C";
+  const DType t = nm_type(2, 4);
+  for (int64_t cols : {4, 31, 32, 33, 96, 173, 576}) {
+    Tensor w = make(t, cols, 3, uint32_t(cols));
+    for (int64_t r = 0; r < 3; ++r) {
+      std::vector<float> fast(size_t(cols), -7.f), ref(size_t(cols), -7.f);
+      kernels::avx2::nm24_row_to_f32(custom_layout(t), w.row(r), fast.data(), cols);
+      sparse_row_to_f32(custom_layout(t), w.row(r), ref.data(), cols);
+      ASSERT_EQ(fast, ref) << cols << " columns, row " << r;
+      int64_t nz = 0;
+      for (float v : fast) nz += v != 0.f;
+      ASSERT_GT(nz, 0) << "the weights should not all be zero";
     }
   }
 }
