@@ -10,6 +10,9 @@ def merge(out, runs, rerun):
     if not os.environ.get("MERGE") or not os.path.exists(out):
         return runs, rerun
     old = json.load(open(out))
+    for r in runs:  # rerunning this command later must merge too
+        if not r["rerun"].startswith("MERGE=1 "):
+            r["rerun"] = "MERGE=1 " + r["rerun"]
     mine = {r["config"] for r in runs}
     kept = [dict(r, rerun=r.get("rerun", old.get("rerun", ""))) for r in old.get("runs", []) if r["config"] not in mine]
     runs = kept + runs
