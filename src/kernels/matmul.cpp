@@ -61,18 +61,26 @@ bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_sup
 TileFn pick_tile(bool simd) { return simd && cpu_has_avx2() ? tile_avx2 : tile_impl<0>; }
 TileFn tile = pick_tile(std::getenv("SLIMLM_NO_SIMD") == nullptr);
 
+// Each token's activations quantized to the 8-bit type `act` (one row of act_row_bytes each),
+// in a per-thread buffer that grows to the largest batch and stays valid until the next call.
+const uint8_t* act_rows(DType act, const float* x, int64_t ldx, int64_t n_tok, int64_t k) {
+  const size_t ab = act_row_bytes(act, k);
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < size_t(n_tok) * ab) buf.resize(size_t(n_tok) * ab);
+  uint8_t* a = buf.data();
+#pragma omp parallel for schedule(static) if (n_tok * k > 32768)
+  for (int64_t t = 0; t < n_tok; ++t) quantize_act(act, x + t * ldx, a + size_t(t) * ab, k);
+  return a;
+}
+
 // Integer path: each token's activations are quantized once, then every (row, token) is one
 // integer dot. Rows go to threads in tiles; a tile's weights stay in L1 while all tokens pass.
 void matmul_q8(const Tensor& w, const QDotTraits& q, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   constexpr int64_t kTile = 32;
   const int64_t rows = w.rows(), k = w.cols();
   const size_t ab = act_row_bytes(q.act, k), rb = row_bytes(w.type, k);
-  thread_local std::vector<uint8_t> act;  // grows to the largest batch, then stays
-  if (act.size() < size_t(n_tok) * ab) act.resize(size_t(n_tok) * ab);
-  uint8_t* a = act.data();
+  const uint8_t* a = act_rows(q.act, x, ldx, n_tok, k);
   const bool par = rows * k * n_tok > 32768;
-#pragma omp parallel for schedule(static) if (par && n_tok > 1)
-  for (int64_t t = 0; t < n_tok; ++t) quantize_act(q.act, x + t * ldx, a + size_t(t) * ab, k);
   const QDotFn dot = qdot_fn(q);
   const int64_t n_tiles = (rows + kTile - 1) / kTile;
 #pragma omp parallel for schedule(static) if (par)
@@ -112,18 +120,6 @@ void act_to_f32(DType act, const uint8_t* a, float* x, int64_t n) {
     const auto* b = reinterpret_cast<const BlockQ8_0*>(a);
     for (int64_t i = 0; i < n; ++i) x[i] = f16_to_f32(b[i / 32].d) * float(b[i / 32].qs[i % 32]);
   }
-}
-
-// Each token's activations quantized to the 8-bit type `act` (one row of act_row_bytes each),
-// in a per-thread buffer that stays valid until the next call.
-const uint8_t* act_rows(DType act, const float* x, int64_t ldx, int64_t n_tok, int64_t k) {
-  const size_t ab = act_row_bytes(act, k);
-  thread_local std::vector<uint8_t> buf;
-  if (buf.size() < size_t(n_tok) * ab) buf.resize(size_t(n_tok) * ab);
-  uint8_t* a = buf.data();
-#pragma omp parallel for schedule(static) if (n_tok * k > 32768)
-  for (int64_t t = 0; t < n_tok; ++t) quantize_act(act, x + t * ldx, a + size_t(t) * ab, k);
-  return a;
 }
 
 // y[t][r] += Σ_b m[r][b] · (s[t][b] − d[t][b] · Σ_j q[t][b][j]) for q4_1/q5_1 weights (min m at
@@ -180,14 +176,14 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
   const bool direct = w.type == DType::F32;
   const bool f16c = w.type == DType::F16 && simd_enabled();  // exact conversion, F16C instructions
   if (gemm) {
-    const bool nm24 = is_sparse(w.type) && custom_layout(w.type).kind == CustomKind::NM &&
-                      custom_layout(w.type).group == 4 && custom_layout(w.type).keep == 2;
+    const CustomLayout nl = is_sparse(w.type) ? custom_layout(w.type) : CustomLayout{};
+    const bool nm24 = nl.kind == CustomKind::NM && nl.group == 4 && nl.keep == 2;
     const RowSource src = [&](int64_t r0, int nr, float* dst, const float** wr) {
       for (int r = 0; r < nr; ++r) {
         const uint8_t* row = w.data + size_t(r0 + r) * rb;
         if (direct) { wr[r] = reinterpret_cast<const float*>(row); continue; }
         if (f16c) avx2::f16_row_to_f32(row, dst + r * k, k);
-        else if (nm24) avx2::nm24_row_to_f32(custom_layout(w.type), row, dst + r * k, k);
+        else if (nm24) avx2::nm24_row_to_f32(nl, row, dst + r * k, k);
         else row_to_f32(w.type, row, dst + r * k, k);
         wr[r] = dst + r * k;
       }
