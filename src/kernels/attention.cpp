@@ -1,9 +1,11 @@
 // Attention of one group of query heads sharing a KV head over an f32 cache (see kernels.h):
 // each cached key and value row is read once for the whole group. AVX2+FMA for head sizes that
 // are a multiple of 8, else (and on the baseline path) the scalar loop, which is the reference.
+#include "kernels/gemm.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
 #include <immintrin.h>
+#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -35,6 +37,50 @@ __attribute__((target("avx2,fma"))) inline float hsum(__m256 a) {
   return _mm_cvtss_f32(x);
 }
 
+// e^x for x <= 0 (softmax arguments after the max is subtracted), 8 lanes: x = n·ln2 + r with
+// |r| <= ln2/2 (ln2 in two parts), e^r by Cephes' degree-7 polynomial, 2^n into the exponent
+// bits. Relative error ~2 ulp; x below -87 gives ~e^-87 (the caller's sum is >= 1, so it is 0).
+__attribute__((target("avx2,fma"))) inline __m256 exp_neg(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// x[0..n) <- softmax(scale · x) in place.
+__attribute__((target("avx2,fma"))) void softmax_avx2(float* x, int64_t n, float scale) {
+  int64_t i = 0;
+  __m256 vm = _mm256_set1_ps(-INFINITY);
+  for (; i + 8 <= n; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  float mx = _mm_cvtss_f32(m4);
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  const __m256 vs = _mm256_set1_ps(scale), vms = _mm256_set1_ps(-mx * scale);
+  __m256 acc = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = exp_neg(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), vs, vms));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float sum = hsum(acc);
+  for (; i < n; ++i) { x[i] = std::exp(std::fma(x[i], scale, -mx * scale)); sum += x[i]; }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i < n; ++i) x[i] *= 1.0f / sum;
+}
+
 __attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, int64_t D, const float* k, const float* v,
                                                       int64_t stride, int64_t m, float scale, float* s, float* out) {
   for (int64_t j = 0; j < m; ++j) {
@@ -48,7 +94,7 @@ __attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, in
       s[g * m + j] = hsum(a0) * scale;
     }
   }
-  for (int g = 0; g < g_n; ++g) softmax(s + g * m, m);
+  for (int g = 0; g < g_n; ++g) softmax_avx2(s + g * m, m, 1.0f);
   for (int g = 0; g < g_n; ++g) {
     const float* sg = s + g * m;
     for (int64_t i0 = 0; i0 < D; i0 += 32) {  // 32 output floats in four registers over all j
@@ -70,7 +116,72 @@ __attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, in
     }
   }
 }
+// The prompt-batch kernel (see kernels.h). Keys of one KV head are packed transposed in panels
+// of 16 positions once per call, so scores come out of the GEMM micro-kernel 16 keys x 6 query
+// rows at a time; values are read in place, 16 dimensions at a time, for P·V.
+__attribute__((target("avx2,fma"))) void attend_batch_avx2(const float* q, int64_t ldq, int64_t n_tok, int64_t p0,
+                                                            int64_t n_head, int64_t n_kv, int64_t D, const float* kc,
+                                                            const float* vc, int64_t row_stride, int64_t head_stride,
+                                                            float scale, int64_t window, float* out) {
+  constexpr int KP = kGemmMr, QR = kGemmNr;  // keys per panel, query rows per tile
+  const int64_t P = p0 + n_tok, n_jp = (P + KP - 1) / KP, G = n_head / n_kv;
+  std::vector<float> kt(size_t(n_kv * n_jp * D * KP));
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t kvh = 0; kvh < n_kv; ++kvh)
+    for (int64_t jp = 0; jp < n_jp; ++jp) {
+      float* dst = kt.data() + (kvh * n_jp + jp) * D * KP;
+      for (int jj = 0; jj < KP; ++jj) {
+        const int64_t j = jp * KP + jj;
+        const float* kr = kc + j * row_stride + kvh * head_stride;
+        for (int64_t i = 0; i < D; ++i) dst[i * KP + jj] = j < P ? kr[i] : 0.f;
+      }
+    }
+  const int64_t n_tt = (n_tok + QR - 1) / QR;
+#pragma omp parallel
+  {
+    std::vector<float> qb(size_t(D * QR)), sc, pt;
+    // the last tiles see the most keys: hand them out first
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int64_t it = 0; it < n_tt; ++it)
+      for (int64_t h = 0; h < n_head; ++h) {
+        const int64_t t0 = (n_tt - 1 - it) * QR, kvh = h / G;
+        const int nt = int(std::min<int64_t>(QR, n_tok - t0));
+        const int64_t pf = p0 + t0, pl = pf + nt - 1;
+        const int64_t jp0 = (window > 0 ? std::max<int64_t>(0, pf - window + 1) : 0) / KP, jp1 = pl / KP;
+        const int64_t jlo = jp0 * KP, mp = (jp1 - jp0 + 1) * KP, m = pl - jlo + 1;
+        sc.resize(size_t(QR * mp));
+        pt.resize(size_t(mp * QR));
+        for (int64_t i = 0; i < D; ++i)
+          for (int r = 0; r < QR; ++r) qb[size_t(i * QR + r)] = r < nt ? q[(t0 + r) * ldq + h * D + i] : 0.f;
+        for (int64_t jp = jp0; jp <= jp1; ++jp)
+          gemm_micro(kt.data() + (kvh * n_jp + jp) * D * KP, KP, qb.data(), D, false, sc.data() + (jp - jp0) * KP, mp,
+                     KP, QR);
+        for (int r = 0; r < QR; ++r) {
+          float* row = sc.data() + r * mp;
+          int64_t lo = 0, hi = -1;  // the row's keys, relative to jlo
+          if (r < nt) {
+            const int64_t p = pf + r;
+            lo = (window > 0 ? std::max<int64_t>(0, p - window + 1) : 0) - jlo;
+            hi = p - jlo;
+            softmax_avx2(row + lo, hi - lo + 1, scale);
+          }
+          for (int64_t j = 0; j < m; ++j) pt[size_t(j * QR + r)] = j >= lo && j <= hi ? row[j] : 0.f;
+        }
+        for (int64_t d0 = 0; d0 < D; d0 += KP)
+          gemm_micro(vc + jlo * row_stride + kvh * head_stride + d0, row_stride, pt.data(), m, false,
+                     out + t0 * ldq + h * D + d0, ldq, KP, nt);
+      }
+  }
+}
 }  // namespace
+
+bool attend_batch(const float* q, int64_t ldq, int64_t n_tok, int64_t p0, int64_t n_head, int64_t n_kv, int64_t D,
+                  const float* kcache, const float* vcache, int64_t row_stride, int64_t head_stride, float scale,
+                  int64_t window, float* out) {
+  if (!simd_enabled() || D % kGemmMr != 0 || n_head % n_kv != 0) return false;
+  attend_batch_avx2(q, ldq, n_tok, p0, n_head, n_kv, D, kcache, vcache, row_stride, head_stride, scale, window, out);
+  return true;
+}
 
 void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m, float scale,
             float* s, float* out) {

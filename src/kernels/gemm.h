@@ -20,6 +20,12 @@ using RowSource = std::function<void(int64_t r0, int nr, float* dst, const float
 // y[t * ldy + r] = sum_i W[r][i] * x[t * ldx + i] for r < rows, t < n_tok (AVX2+FMA; the caller
 // checks the CPU). Each output is summed in i order by one thread: the result does not depend on
 // the thread count.
+// The micro-kernel alone: for r < nr, j < nt, y[j * ldy + r] = [y[j * ldy + r] +]
+// sum_{i < kc} a[i * lda + r] * b[i * kGemmNr + j], each output summed in i order. a is read for all
+// kGemmMr lanes (they must be readable), b for all kGemmNr. AVX2+FMA (the caller checks the CPU).
+void gemm_micro(const float* a, int64_t lda, const float* b, int64_t kc, bool accumulate, float* y, int64_t ldy,
+                int nr, int nt);
+
 void gemm_f32(const RowSource& src, int64_t rows, int64_t k, const float* x, int64_t ldx, int64_t n_tok,
               float* y, int64_t ldy);
 

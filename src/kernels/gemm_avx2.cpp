@@ -14,13 +14,19 @@ constexpr int MR = kGemmMr, NR = kGemmNr;
 
 // c (MR x NR) = [y +] a(kc x MR) · b(kc x NR)ᵀ, stored to y for nr rows and nt tokens. The twelve
 // accumulators are named variables: GCC spills an accumulator array to the stack every step.
-__attribute__((target("avx2,fma"))) void micro(const float* a, const float* b, int64_t kc, bool accumulate,
+__attribute__((target("avx2,fma"))) void micro(const float* a, int64_t lda, const float* b, int64_t kc, bool accumulate,
                                                float* y, int64_t ldy, int nr, int nt) {
   static_assert(MR == 16 && NR == 6, "the micro-kernel is written for 16 x 6");
   alignas(32) float tmp[NR][MR] = {};
   if (accumulate)
-    for (int j = 0; j < nt; ++j)
-      for (int r = 0; r < nr; ++r) tmp[j][r] = y[j * ldy + r];
+    for (int j = 0; j < nt; ++j) {
+      if (nr == MR) {
+        _mm256_store_ps(tmp[j], _mm256_loadu_ps(y + j * ldy));
+        _mm256_store_ps(tmp[j] + 8, _mm256_loadu_ps(y + j * ldy + 8));
+      } else {
+        for (int r = 0; r < nr; ++r) tmp[j][r] = y[j * ldy + r];
+      }
+    }
   __m256 c00 = _mm256_load_ps(tmp[0]), c01 = _mm256_load_ps(tmp[0] + 8);
   __m256 c10 = _mm256_load_ps(tmp[1]), c11 = _mm256_load_ps(tmp[1] + 8);
   __m256 c20 = _mm256_load_ps(tmp[2]), c21 = _mm256_load_ps(tmp[2] + 8);
@@ -28,7 +34,7 @@ __attribute__((target("avx2,fma"))) void micro(const float* a, const float* b, i
   __m256 c40 = _mm256_load_ps(tmp[4]), c41 = _mm256_load_ps(tmp[4] + 8);
   __m256 c50 = _mm256_load_ps(tmp[5]), c51 = _mm256_load_ps(tmp[5] + 8);
   for (int64_t i = 0; i < kc; ++i) {
-    const __m256 a0 = _mm256_load_ps(a + i * MR), a1 = _mm256_load_ps(a + i * MR + 8);
+    const __m256 a0 = _mm256_loadu_ps(a + i * lda), a1 = _mm256_loadu_ps(a + i * lda + 8);
     const float* bi = b + i * NR;
     __m256 bj = _mm256_broadcast_ss(bi + 0);
     c00 = _mm256_fmadd_ps(a0, bj, c00); c01 = _mm256_fmadd_ps(a1, bj, c01);
@@ -49,8 +55,14 @@ __attribute__((target("avx2,fma"))) void micro(const float* a, const float* b, i
   _mm256_store_ps(tmp[3], c30); _mm256_store_ps(tmp[3] + 8, c31);
   _mm256_store_ps(tmp[4], c40); _mm256_store_ps(tmp[4] + 8, c41);
   _mm256_store_ps(tmp[5], c50); _mm256_store_ps(tmp[5] + 8, c51);
-  for (int j = 0; j < nt; ++j)
-    for (int r = 0; r < nr; ++r) y[j * ldy + r] = tmp[j][r];
+  for (int j = 0; j < nt; ++j) {
+    if (nr == MR) {
+      _mm256_storeu_ps(y + j * ldy, _mm256_load_ps(tmp[j]));
+      _mm256_storeu_ps(y + j * ldy + 8, _mm256_load_ps(tmp[j] + 8));
+    } else {
+      for (int r = 0; r < nr; ++r) y[j * ldy + r] = tmp[j][r];
+    }
+  }
 }
 
 template <class T>
@@ -63,6 +75,11 @@ struct AlignedBuf {  // 32-byte aligned scratch that grows and stays
   }
 };
 }  // namespace
+
+void gemm_micro(const float* a, int64_t lda, const float* b, int64_t kc, bool accumulate, float* y, int64_t ldy,
+                int nr, int nt) {
+  micro(a, lda, b, kc, accumulate, y, ldy, nr, nt);
+}
 
 void gemm_f32(const RowSource& src, int64_t rows, int64_t k, const float* x, int64_t ldx, int64_t n_tok,
               float* y, int64_t ldy) {
@@ -94,7 +111,7 @@ void gemm_f32(const RowSource& src, int64_t rows, int64_t k, const float* x, int
           for (int r = 0; r < MR; ++r) ap[i * MR + r] = r < nr ? wr[r][i0 + i] : 0.f;
         for (int64_t p = 0; p < n_tp; ++p) {
           const int nt = int(std::min<int64_t>(NR, n_tok - p * NR));
-          micro(ap, xp + p * k * NR + i0 * NR, kc, i0 > 0, y + p * NR * ldy + r0, ldy, nr, nt);
+          micro(ap, MR, xp + p * k * NR + i0 * NR, kc, i0 > 0, y + p * NR * ldy + r0, ldy, nr, nt);
         }
       }
     }

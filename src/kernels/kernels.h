@@ -25,6 +25,16 @@ float dot(const float* a, const float* b, int64_t n);
 void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m, float scale,
             float* s, float* out);
 
+// Causal attention of a prompt batch over an f32 cache. Token t < n_tok sits at position p0 + t;
+// its query head h (q[t * ldq + h * D ..]) attends to the positions j in [lo, p0 + t] (lo = 0, or
+// p0 + t - window + 1 when window > 0) of KV head h / (n_head / n_kv), whose key is at
+// kcache[j * row_stride + kvh * head_stride ..] (value likewise in vcache); the result goes to
+// out[t * ldq + h * D ..]. The same math as attend() (other summation order). Returns false,
+// doing nothing, where it does not apply (no AVX2, D not a multiple of 16): use attend().
+bool attend_batch(const float* q, int64_t ldq, int64_t n_tok, int64_t p0, int64_t n_head, int64_t n_kv, int64_t D,
+                  const float* kcache, const float* vcache, int64_t row_stride, int64_t head_stride, float scale,
+                  int64_t window, float* out);
+
 void rmsnorm(const float* x, const float* w, int64_t n, float eps, float* y);  // y may alias x
 // Rotates one head vector in place at position `pos`.
 void rope(float* v, int64_t head_dim, int64_t pos, float theta, float scale, RopeType type);

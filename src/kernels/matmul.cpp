@@ -110,15 +110,19 @@ float dot(const float* a, const float* b, int64_t n) {
 namespace {
 // The values an 8-bit activation row stands for (d · q per element).
 void act_to_f32(DType act, const uint8_t* a, float* x, int64_t n) {
+  // block by block: the scale converted once, the inner loop vectorizes
+  const auto expand = [x](int64_t i0, int bs, float d, const int8_t* qs) {
+    for (int j = 0; j < bs; ++j) x[i0 + j] = d * float(qs[j]);
+  };
   if (act == DType::Q8_K) {
     const auto* b = reinterpret_cast<const BlockQ8_K*>(a);
-    for (int64_t i = 0; i < n; ++i) x[i] = b[i / 256].d * float(b[i / 256].qs[i % 256]);
+    for (int64_t i = 0; i < n / 256; ++i) expand(i * 256, 256, b[i].d, b[i].qs);
   } else if (act == DType::Q8_1) {
     const auto* b = reinterpret_cast<const BlockQ8_1*>(a);
-    for (int64_t i = 0; i < n; ++i) x[i] = f16_to_f32(b[i / 32].d) * float(b[i / 32].qs[i % 32]);
+    for (int64_t i = 0; i < n / 32; ++i) expand(i * 32, 32, f16_to_f32(b[i].d), b[i].qs);
   } else {
     const auto* b = reinterpret_cast<const BlockQ8_0*>(a);
-    for (int64_t i = 0; i < n; ++i) x[i] = f16_to_f32(b[i / 32].d) * float(b[i / 32].qs[i % 32]);
+    for (int64_t i = 0; i < n / 32; ++i) expand(i * 32, 32, f16_to_f32(b[i].d), b[i].qs);
   }
 }
 

@@ -63,4 +63,7 @@ SLIMLM_QDOT_DECL(q4_0) SLIMLM_QDOT_DECL(q4_1) SLIMLM_QDOT_DECL(q5_0) SLIMLM_QDOT
 SLIMLM_QDOT_DECL(q8_0) SLIMLM_QDOT_DECL(q2_K) SLIMLM_QDOT_DECL(q3_K) SLIMLM_QDOT_DECL(q4_K)
 SLIMLM_QDOT_DECL(q5_K) SLIMLM_QDOT_DECL(q6_K)
 #undef SLIMLM_QDOT_DECL
+// bit-identical to the ref:: versions
+void quantize_row_q8_0(const float* x, void* y, int64_t n);
+void quantize_row_q8_1(const float* x, void* y, int64_t n);
 }  // namespace slimlm::kernels::avx2

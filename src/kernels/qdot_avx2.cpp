@@ -2,6 +2,7 @@
 // AVX2, FMA and F16C. K-quants give the same integer per super-block as the scalar reference
 // and combine it with the same float operations (bit-identical); legacy blocks sum in 8 lanes.
 #include "kernels/qdot.h"
+#include "core/dtype.h"
 #include <cstring>
 #include <immintrin.h>
 
@@ -214,6 +215,47 @@ float dot_q6_K(const void* w, const void* a, int64_t n) {
   }
   return sumf;
 }
+
+// q8_0 / q8_1 activation rows, bit-identical to ref::quantize_row_q8_0/_1: the same amax, the
+// same multiplier 127 / amax, rounding to nearest even (_mm256_round_ps under the default MXCSR
+// mode, exact for |x · id| <= 127), the scale rounded to f16 by the same scalar routine.
+template <bool kSum>
+void quantize_q8_32(const float* x, void* dst, int64_t n) {
+  uint8_t* y = static_cast<uint8_t*>(dst);
+  constexpr size_t bb = kSum ? 36 : 34;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / 32; ++i, x += 32, y += bb) {
+    __m256 v[4];
+    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 8 * j);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.f;
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    const uint16_t dh = f32_to_f16(d);
+    std::memcpy(y, &dh, 2);
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j)
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if constexpr (kSum) {
+      const int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+      const uint16_t sh = f32_to_f16(d * float(sum));
+      std::memcpy(y + 2, &sh, 2);
+    }
+    // int32 -> int8: the packs interleave 128-bit lanes; the permute puts the 32 codes in order
+    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + (kSum ? 4 : 2)), ordered);
+  }
+}
+
+void quantize_row_q8_0(const float* x, void* y, int64_t n) { quantize_q8_32<false>(x, y, n); }
+void quantize_row_q8_1(const float* x, void* y, int64_t n) { quantize_q8_32<true>(x, y, n); }
 
 }  // namespace slimlm::kernels::avx2
 

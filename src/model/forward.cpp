@@ -1,5 +1,6 @@
 #include "model/forward.h"
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "kernels/kernels.h"
 #include <cmath>
 #include <omp.h>
@@ -116,7 +117,13 @@ void Session::block(int64_t l, int64_t n) {
       kv_store(kv_, vv + h * D, D, vc + size_t((pos_ + t) * HKV + h) * rec);
     }
   }
-  if (kv_ == KvType::F32) {  // one work item per (token, KV head): its query heads read each row once
+  const int64_t window = swa && hp.sliding_window > 0 ? hp.sliding_window : 0;
+  if (kv_ == KvType::F32 && n >= k::kGemmMinTok &&
+      k::attend_batch(q_.data(), Q, n, pos_, H, HKV, D, reinterpret_cast<const float*>(kc),
+                      reinterpret_cast<const float*>(vc), int64_t(HKV * rec) / 4, int64_t(rec) / 4, scale, window,
+                      att_.data())) {
+    // prompt batch: scores and P·V on the GEMM micro-kernel (kernels.h)
+  } else if (kv_ == KvType::F32) {  // one work item per (token, KV head): its query heads read each row once
     const int G = int(H / HKV);
     const int64_t stride = int64_t(HKV * rec) / 4;
 #pragma omp parallel

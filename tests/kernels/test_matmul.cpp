@@ -94,6 +94,41 @@ TEST(Ops, RmsNormSoftmaxRope) {
                 v0[size_t(i)] * v0[size_t(i)] + v0[size_t(i + 4)] * v0[size_t(i + 4)], 1e-4);
 }
 
+// The prompt-batch kernel: every (token, head) against the float64 reference over its causal
+// (and sliding-window) range; ragged token tiles, a cache already holding p0 positions, GQA.
+TEST(Attention, BatchKernelMatchesFloat64Reference) {
+  struct Case { int64_t D, n_head, n_kv, n_tok, p0, window; };
+  for (const Case c : {Case{16, 3, 3, 1, 0, 0}, Case{64, 9, 3, 40, 0, 0}, Case{64, 9, 3, 23, 21, 0},
+                       Case{32, 4, 1, 37, 5, 10}, Case{16, 2, 2, 50, 0, 17}, Case{256, 4, 1, 17, 3, 0}}) {
+    SCOPED_TRACE("D " + std::to_string(c.D) + " heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_kv) +
+                 " tokens " + std::to_string(c.n_tok) + " p0 " + std::to_string(c.p0) + " window " +
+                 std::to_string(c.window));
+    const int64_t P = c.p0 + c.n_tok, hs = c.D + 8, row = c.n_kv * hs, ldq = c.n_head * c.D + 4;
+    auto q = random_x(c.n_tok * ldq, uint32_t(c.D + c.n_tok));
+    auto kc = random_x(P * row, uint32_t(P)), vc = random_x(P * row, uint32_t(P + 1));
+    std::vector<float> out(size_t(c.n_tok * ldq), -7.f);
+    ASSERT_TRUE(kernels::attend_batch(q.data(), ldq, c.n_tok, c.p0, c.n_head, c.n_kv, c.D, kc.data(), vc.data(), row,
+                                      hs, 0.3f, c.window, out.data()));
+    std::vector<double> ref(size_t(c.D));
+    for (int64_t t = 0; t < c.n_tok; ++t)
+      for (int64_t h = 0; h < c.n_head; ++h) {
+        const int64_t p = c.p0 + t, lo = c.window > 0 ? std::max<int64_t>(0, p - c.window + 1) : 0;
+        const int64_t kvh = h / (c.n_head / c.n_kv);
+        kernels::ref::attend(q.data() + t * ldq + h * c.D, 1, c.D, kc.data() + lo * row + kvh * hs,
+                             vc.data() + lo * row + kvh * hs, row, p - lo + 1, 0.3f, ref.data());
+        for (int64_t i = 0; i < c.D; ++i)
+          ASSERT_NEAR(out[size_t(t * ldq + h * c.D + i)], ref[size_t(i)], 2e-5 * (1 + std::fabs(ref[size_t(i)])))
+              << "token " << t << " head " << h << " i " << i;
+      }
+    for (int64_t t = 0; t < c.n_tok; ++t)  // the padding between rows is not written
+      for (int64_t i = c.n_head * c.D; i < ldq; ++i) ASSERT_EQ(out[size_t(t * ldq + i)], -7.f);
+  }
+  kernels::use_simd(false);
+  std::vector<float> x(64, 1.f), y(64);
+  EXPECT_FALSE(kernels::attend_batch(x.data(), 16, 1, 0, 1, 1, 16, x.data(), x.data(), 16, 16, 1.f, 0, y.data()));
+  kernels::use_simd(true);
+}
+
 TEST(Attention, GroupKernelMatchesFloat64Reference) {
   for (bool simd : {true, false}) {
     SCOPED_TRACE(kernels::use_simd(simd));

@@ -169,38 +169,43 @@ TEST(QDot, TableCoversTheGgmlBlockTypes) {
 }
 
 // The rounding llama.cpp uses on x86: multiplier 127/amax, ties to even.
+// Both paths: quantize_act runs the AVX2 quantizer when SIMD is on, the scalar one when off.
 TEST(QDot, Q8_0AndQ8_1MatchPlainReimplementation) {
-  std::vector<float> ties(64, 0.f);
-  const float tv[] = {127.f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.49f};
-  std::copy(std::begin(tv), std::end(tv), ties.begin());
-  for (uint32_t seed = 0; seed < 20; ++seed) {
-    auto x = seed == 0 ? ties : random_act(32 * 9, seed, seed % 2 ? 1.f : 30.f);
-    if (seed == 1) std::fill(x.begin() + 32, x.begin() + 64, 0.f);  // an all-zero block
-    const int64_t n = int64_t(x.size());
-    auto a0 = quantize(DType::Q8_0, x), a1 = quantize(DType::Q8_1, x);
-    for (int64_t b = 0; b < n / 32; ++b) {
-      float amax = 0;
-      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[size_t(b * 32 + j)]));
-      const float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.f;
-      const auto* q0 = reinterpret_cast<const BlockQ8_0*>(a0.data()) + b;
-      const auto* q1 = reinterpret_cast<const BlockQ8_1*>(a1.data()) + b;
-      EXPECT_EQ(q0->d, f32_to_f16(d));
-      EXPECT_EQ(q1->d, f32_to_f16(d));
-      int sum = 0;
-      for (int j = 0; j < 32; ++j) {
-        const int q = int(std::nearbyint(x[size_t(b * 32 + j)] * id));
-        ASSERT_EQ(q0->qs[j], q) << "seed " << seed << " block " << b << " elem " << j;
-        ASSERT_EQ(q1->qs[j], q);
-        sum += q;
+  for (bool simd : {true, false}) {
+    SCOPED_TRACE(kernels::use_simd(simd));
+    std::vector<float> ties(64, 0.f);
+    const float tv[] = {127.f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.49f};
+    std::copy(std::begin(tv), std::end(tv), ties.begin());
+    for (uint32_t seed = 0; seed < 20; ++seed) {
+      auto x = seed == 0 ? ties : random_act(32 * 9, seed, seed % 2 ? 1.f : 30.f);
+      if (seed == 1) std::fill(x.begin() + 32, x.begin() + 64, 0.f);  // an all-zero block
+      const int64_t n = int64_t(x.size());
+      auto a0 = quantize(DType::Q8_0, x), a1 = quantize(DType::Q8_1, x);
+      for (int64_t b = 0; b < n / 32; ++b) {
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[size_t(b * 32 + j)]));
+        const float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.f;
+        const auto* q0 = reinterpret_cast<const BlockQ8_0*>(a0.data()) + b;
+        const auto* q1 = reinterpret_cast<const BlockQ8_1*>(a1.data()) + b;
+        EXPECT_EQ(q0->d, f32_to_f16(d));
+        EXPECT_EQ(q1->d, f32_to_f16(d));
+        int sum = 0;
+        for (int j = 0; j < 32; ++j) {
+          const int q = int(std::nearbyint(x[size_t(b * 32 + j)] * id));
+          ASSERT_EQ(q0->qs[j], q) << "seed " << seed << " block " << b << " elem " << j;
+          ASSERT_EQ(q1->qs[j], q);
+          sum += q;
+        }
+        EXPECT_EQ(q1->s, f32_to_f16(d * float(sum)));
       }
-      EXPECT_EQ(q1->s, f32_to_f16(d * float(sum)));
-    }
-    if (seed == 0) {  // ties to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2
-      const auto* q0 = reinterpret_cast<const BlockQ8_0*>(a0.data());
-      EXPECT_EQ(q0->qs[1], 0); EXPECT_EQ(q0->qs[2], 2); EXPECT_EQ(q0->qs[3], 2);
-      EXPECT_EQ(q0->qs[4], 0); EXPECT_EQ(q0->qs[5], -2); EXPECT_EQ(q0->qs[6], -2); EXPECT_EQ(q0->qs[7], 3);
+      if (seed == 0) {  // ties to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2
+        const auto* q0 = reinterpret_cast<const BlockQ8_0*>(a0.data());
+        EXPECT_EQ(q0->qs[1], 0); EXPECT_EQ(q0->qs[2], 2); EXPECT_EQ(q0->qs[3], 2);
+        EXPECT_EQ(q0->qs[4], 0); EXPECT_EQ(q0->qs[5], -2); EXPECT_EQ(q0->qs[6], -2); EXPECT_EQ(q0->qs[7], 3);
+      }
     }
   }
+  kernels::use_simd(true);
 }
 
 TEST(QDot, Q8_KMatchesPlainReimplementation) {
