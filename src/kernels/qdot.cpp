@@ -51,7 +51,7 @@ void quantize_act(DType act, const float* x, void* y, int64_t n) {
   switch (act) {
     case DType::Q8_0: g_simd ? avx2::quantize_row_q8_0(x, y, n) : ref::quantize_row_q8_0(x, y, n); break;
     case DType::Q8_1: g_simd ? avx2::quantize_row_q8_1(x, y, n) : ref::quantize_row_q8_1(x, y, n); break;
-    case DType::Q8_K: ref::quantize_row_q8_K(x, y, n); break;
+    case DType::Q8_K: g_simd ? avx2::quantize_row_q8_K(x, y, n) : ref::quantize_row_q8_K(x, y, n); break;
     default: SLIMLM_ASSERT(false && "not an activation type");
   }
 }

@@ -66,4 +66,5 @@ SLIMLM_QDOT_DECL(q5_K) SLIMLM_QDOT_DECL(q6_K)
 // bit-identical to the ref:: versions
 void quantize_row_q8_0(const float* x, void* y, int64_t n);
 void quantize_row_q8_1(const float* x, void* y, int64_t n);
+void quantize_row_q8_K(const float* x, void* y, int64_t n);
 }  // namespace slimlm::kernels::avx2

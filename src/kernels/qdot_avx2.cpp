@@ -257,6 +257,45 @@ void quantize_q8_32(const float* x, void* dst, int64_t n) {
 void quantize_row_q8_0(const float* x, void* y, int64_t n) { quantize_q8_32<false>(x, y, n); }
 void quantize_row_q8_1(const float* x, void* y, int64_t n) { quantize_q8_32<true>(x, y, n); }
 
+// q8_K, bit-identical to ref::quantize_row_q8_K: the scale from the first element of largest
+// magnitude, codes nearest-even and clamped to <= 127, bsums per 16.
+void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8_K*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / 256; ++i, x += 256, ++y) {
+    __m256 m = _mm256_setzero_ps();
+    for (int j = 0; j < 256; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);  // NaN ignored
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    std::memset(y, 0, sizeof *y);
+    if (!(amax > 0.f)) continue;
+    float max = 0.f;
+    const __m256 va = _mm256_set1_ps(amax);
+    for (int j = 0; j < 256; j += 8) {
+      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), va, _CMP_EQ_OQ));
+      if (hit != 0) { max = x[j + __builtin_ctz(unsigned(hit))]; break; }
+    }
+    const float iscale = -127.f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i top = _mm256_set1_epi32(127);
+    for (int j = 0; j < 256; j += 32) {
+      __m256i q[4];
+      for (int u = 0; u < 4; ++u)
+        q[u] = _mm256_min_epi32(top, _mm256_cvtps_epi32(_mm256_round_ps(
+                                         _mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8 * u)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+      y->bsums[j / 16] = int16_t(hsum_i32(_mm256_add_epi32(q[0], q[1])));
+      y->bsums[j / 16 + 1] = int16_t(hsum_i32(_mm256_add_epi32(q[2], q[3])));
+      const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y->qs + j),
+                          _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+    y->d = 1.f / iscale;
+  }
+}
+
 }  // namespace slimlm::kernels::avx2
 
 #pragma GCC pop_options

@@ -208,32 +208,38 @@ TEST(QDot, Q8_0AndQ8_1MatchPlainReimplementation) {
   kernels::use_simd(true);
 }
 
+// Both paths, as above.
 TEST(QDot, Q8_KMatchesPlainReimplementation) {
-  for (uint32_t seed = 0; seed < 12; ++seed) {
-    auto x = random_act(256 * 3, seed + 100, seed % 2 ? 1.f : 7.f);
-    if (seed == 3) std::fill(x.begin() + 256, x.begin() + 512, 0.f);
-    if (seed == 4) x[5] = 50.f;   // positive maximum
-    if (seed == 5) x[5] = -50.f;  // negative maximum
-    auto a = quantize(DType::Q8_K, x);
-    for (int64_t b = 0; b < 3; ++b) {
-      const auto* q = reinterpret_cast<const BlockQ8_K*>(a.data()) + b;
-      const float* xb = x.data() + b * 256;
-      float amax = 0, max = 0;
-      for (int j = 0; j < 256; ++j) if (std::fabs(xb[j]) > amax) { amax = std::fabs(xb[j]); max = xb[j]; }
-      if (amax == 0) { EXPECT_EQ(q->d, 0.f); for (int j = 0; j < 256; ++j) ASSERT_EQ(q->qs[j], 0); continue; }
-      const float iscale = -127.f / max;
-      EXPECT_EQ(q->d, 1.f / iscale);
-      for (int s = 0; s < 16; ++s) {
-        int sum = 0;
-        for (int j = 16 * s; j < 16 * s + 16; ++j) {
-          const int v = std::min(127, int(std::nearbyint(iscale * xb[j])));
-          ASSERT_EQ(q->qs[j], v) << "seed " << seed << " elem " << j;
-          sum += v;
+  for (bool simd : {true, false}) {
+    SCOPED_TRACE(kernels::use_simd(simd));
+    for (uint32_t seed = 0; seed < 12; ++seed) {
+      auto x = random_act(256 * 3, seed + 100, seed % 2 ? 1.f : 7.f);
+      if (seed == 3) std::fill(x.begin() + 256, x.begin() + 512, 0.f);
+      if (seed == 4) x[5] = 50.f;   // positive maximum
+      if (seed == 5) x[5] = -50.f;  // negative maximum
+      if (seed == 6) { x[5] = 50.f; x[9] = -50.f; }  // a tie: the first one sets the sign
+      auto a = quantize(DType::Q8_K, x);
+      for (int64_t b = 0; b < 3; ++b) {
+        const auto* q = reinterpret_cast<const BlockQ8_K*>(a.data()) + b;
+        const float* xb = x.data() + b * 256;
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; ++j) if (std::fabs(xb[j]) > amax) { amax = std::fabs(xb[j]); max = xb[j]; }
+        if (amax == 0) { EXPECT_EQ(q->d, 0.f); for (int j = 0; j < 256; ++j) ASSERT_EQ(q->qs[j], 0); continue; }
+        const float iscale = -127.f / max;
+        EXPECT_EQ(q->d, 1.f / iscale);
+        for (int s = 0; s < 16; ++s) {
+          int sum = 0;
+          for (int j = 16 * s; j < 16 * s + 16; ++j) {
+            const int v = std::min(127, int(std::nearbyint(iscale * xb[j])));
+            ASSERT_EQ(q->qs[j], v) << "seed " << seed << " elem " << j;
+            sum += v;
+          }
+          EXPECT_EQ(q->bsums[s], sum);
         }
-        EXPECT_EQ(q->bsums[s], sum);
       }
     }
   }
+  kernels::use_simd(true);
 }
 
 TEST(QDot, SimdMatchesReferenceOnRandomBlocks) {
