@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the README's speed table: pp512 / tg128 tokens/s and peak RSS for SmolLM2-135M
 # stored as f32, f16, q8_0, q4_0 (converted by slimlm from the Q4_1 file, so the weights hold
-# Q4_1-precision values) and the original q4_1, with 2 threads. If LLAMA_BENCH points to a
+# Q4_1-precision values) and the original q4_1, and Gemma 3 270M as released, with 2 threads. If LLAMA_BENCH points to a
 # llama-bench binary, llama.cpp runs on the same files in the same run, side by side.
 # Output: bench/results/smollm2-cpu.json (raw) and the table in README.md (via render.py).
 set -euo pipefail
@@ -15,9 +15,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo '{"host": "'"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"'", "threads": '"$threads"', "runs": [' > "$tmp/out.json"
 first=1
-for type in f32 f16 q8_0 q4_0 q4_1; do
+# the last row: Gemma 3 270M as released (Q4_K_M: q4_K/q6_K/q5_0 tensors, a 262k-token vocabulary)
+for type in f32 f16 q8_0 q4_0 q4_1 "gemma3 q4_K_M"; do
   f=models/smollm2-$type.gguf
-  if [ "$type" = q4_1 ]; then f=$src; elif [ ! -s "$f" ]; then ./build/slimlm convert "$src" -o "$f" --type "$type"; fi
+  if [ "$type" = q4_1 ]; then f=$src
+  elif [ "$type" = "gemma3 q4_K_M" ]; then f=$(./scripts/fetch-models.sh gemma3)
+  elif [ ! -s "$f" ]; then ./build/slimlm convert "$src" -o "$f" --type "$type"; fi
   echo "bench $type ..." >&2
   s=$(./build/slimlm bench "$f" -p 512 -n 128 -r "$reps" -t "$threads" --json)
   l=null

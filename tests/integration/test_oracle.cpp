@@ -9,6 +9,7 @@
 #include "test_util.h"
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +52,10 @@ std::vector<OracleRecord> read_oracle(const std::string& path) {
   return out;
 }
 
+// Names are files in tests/data/oracle and models/, or absolute paths (the ORACLE_* variables).
+std::string oracle_file(const std::string& f) { return f[0] == '/' ? f : source_dir() + "/tests/data/oracle/" + f; }
+std::string model_file(const std::string& f) { return f[0] == '/' ? f : model_path(f); }
+
 // One llama.cpp run of the same file: its records, the agreement it must reach, and optionally
 // the same run of llama.cpp built for another CPU (AVX without AVX2/FMA: the same program, other
 // kernels, so other f32 summation orders): slimlm must agree with the run within a point of how
@@ -68,25 +73,25 @@ struct Tally {
 
 // slimlm's logits are computed once per model and compared with every llama.cpp run of it.
 void check_against_oracle(const Param& p) {
-  SLIMLM_REQUIRE_FILE(model_path(p.model));
+  SLIMLM_REQUIRE_FILE(model_file(p.model));
   SLIMLM_REQUIRE_FILE(shared_data("wikitext-2-raw/wiki.test.raw"));
   std::vector<Tally> t(p.runs.size());
   for (size_t i = 0; i < p.runs.size(); ++i) {
-    const std::string path = source_dir() + "/tests/data/oracle/" + p.runs[i].file;
+    const std::string path = oracle_file(p.runs[i].file);
     t[i].recs = read_oracle(path);
     ASSERT_FALSE(t[i].recs.empty()) << "missing oracle data " << path;
     if (p.runs[i].peer != nullptr) {
-      const std::string pp = source_dir() + "/tests/data/oracle/" + p.runs[i].peer;
+      const std::string pp = oracle_file(p.runs[i].peer);
       t[i].peer = read_oracle(pp);
       ASSERT_EQ(t[i].peer.size(), t[i].recs.size()) << "missing or short oracle data " << pp;
     }
   }
   if (p.make_f32) {  // the f32 copy of the model is made by slimlm convert (exact: Q4_1 -> f32)
     const std::string f32 = temp_path("oracle-f32.gguf");
-    auto r = run_cli(std::string("convert ") + model_path(p.model) + " -o " + f32 + " --type f32");
+    auto r = run_cli(std::string("convert ") + model_file(p.model) + " -o " + f32 + " --type f32");
     ASSERT_EQ(r.code, 0) << r.err;
   }
-  auto m = load_model(p.make_f32 ? temp_path("oracle-f32.gguf") : model_path(p.model));
+  auto m = load_model(p.make_f32 ? temp_path("oracle-f32.gguf") : model_file(p.model));
   auto tokens = m->tok->encode(read_text_file(shared_data("wikitext-2-raw/wiki.test.raw")), true, false);
   eval::PplOptions o;
   o.ctx = 512;
@@ -194,4 +199,16 @@ TEST(Oracle, Gemma3AgainstLlamaCpp) {
                         {{"gemma3.logits_top10.bin", 0.95, "gemma3.logits_top10.avx.bin"},
                          {"gemma3.logits_top10.kvf32.bin", 0.95, "gemma3.logits_top10.kvf32.avx.bin"}},
                         0.01, false});
+}
+
+// Any GGUF against llama.cpp records made outside the tests (bench/oracle_exported.sh: the files
+// slimlm's quantizer exports): ORACLE_MODEL, ORACLE_BIN (llama.cpp, AVX2 build), ORACLE_PEER (the
+// AVX build), absolute paths. Skipped unless set. Same bars as above (ppl 0.5%, agreement within a
+// point of llama.cpp's self-agreement); no floor of its own.
+TEST(Oracle, ExportedFileAgainstLlamaCpp) {
+  const char* model = std::getenv("ORACLE_MODEL");
+  const char* bin = std::getenv("ORACLE_BIN");
+  const char* peer = std::getenv("ORACLE_PEER");
+  if (model == nullptr || bin == nullptr) GTEST_SKIP() << "ORACLE_MODEL / ORACLE_BIN not set";
+  check_against_oracle({model, {{bin, 0.0, peer}}, 0.005, false});
 }
