@@ -1,11 +1,15 @@
 #include "core/error.h"
 #include "eval/eval.h"
 #include "model/forward.h"
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <omp.h>
 #include <random>
+#include <string>
 #include <sys/resource.h>
+#include <vector>
 
 namespace slimlm::eval {
 
@@ -23,6 +27,20 @@ void mean_sd(const std::vector<double>& v, double& mean, double& sd) {
   for (double x : v) sd += (x - mean) * (x - mean);
   sd = v.size() > 1 ? std::sqrt(sd / double(v.size() - 1)) : 0;
 }
+// The block linears' storage type, or for a mixture (K-quant files such as Q4_K_M) the types in
+// order of the bytes they hold, "q4_K+q6_K+q5_0".
+std::string weight_types(const Model& m) {
+  if (m.blocks.empty()) return type_name(m.tok_embd.type);
+  std::map<std::string, size_t> bytes;
+  for (const auto& b : m.blocks)
+    for (const Tensor* t : b.linears()) bytes[type_name(t->type)] += t->nbytes;
+  std::vector<std::pair<size_t, std::string>> by;
+  for (const auto& [name, n] : bytes) by.emplace_back(n, name);
+  std::sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out;
+  for (const auto& [n, name] : by) out += (out.empty() ? "" : "+") + name;
+  return out;
+}
 }  // namespace
 
 // Like llama-bench: pp = one batch of n_prompt tokens from an empty cache; tg = n_gen
@@ -31,7 +49,7 @@ BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvT
   if (n_prompt <= 0 || n_gen <= 0 || reps <= 0) fail("bench: sizes and repetitions must be positive");
   BenchResult r;
   r.model = m.path;
-  r.type = type_name(m.blocks.empty() ? m.tok_embd.type : m.blocks[0].wq.type);
+  r.type = weight_types(m);
   r.threads = omp_get_max_threads();
   r.n_prompt = n_prompt;
   r.n_gen = n_gen;

@@ -102,3 +102,16 @@ TEST(Gemma3, SlidingWindowMatchesReference) {
   for (size_t i = 0; i < la.size(); ++i) diff = std::max(diff, double(std::fabs(la[i] - lb[i])));
   EXPECT_GT(diff, 1e-2);
 }
+
+// `slimlm bench` names the weights' storage: one type, or a K-quant file's mixture in order of bytes
+// (Gemma 3's Q4_K_M keeps most block linears in q5_0: their rows are 640 wide, not a multiple of 256).
+TEST(BenchCli, NamesTheWeightTypes) {
+  SLIMLM_REQUIRE_FILE(model_path(kSmol));
+  SLIMLM_REQUIRE_FILE(model_path(kGemma));
+  const auto s = run_cli("bench " + model_path(kSmol) + " -p 2 -n 2 -r 1 -t 1 --json");
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("\"type\": \"q4_1\""), std::string::npos) << s.out;
+  const auto g = run_cli("bench " + model_path(kGemma) + " -p 2 -n 2 -r 1 -t 1 --json");
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_NE(g.out.find("\"type\": \"q5_0+q4_K+q6_K"), std::string::npos) << g.out;
+}
