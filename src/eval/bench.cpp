@@ -43,11 +43,13 @@ std::string weight_types(const Model& m) {
 }
 }  // namespace
 
-// Like llama-bench: pp = one batch of n_prompt tokens from an empty cache; tg = n_gen
-// single-token steps from an empty cache. Random token ids (seeded), one warm-up run.
-BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvType kv) {
-  if (n_prompt <= 0 || n_gen <= 0 || reps <= 0) fail("bench: sizes and repetitions must be positive");
+// Like llama-bench: pp = one batch of n_prompt tokens; tg = n_gen single-token steps; both after
+// `depth` cached positions (llama-bench -d; untimed prefill in batches of 512), 0: an empty cache.
+// Random token ids (seeded), one warm-up run.
+BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvType kv, int64_t depth) {
+  if (n_prompt <= 0 || n_gen <= 0 || reps <= 0 || depth < 0) fail("bench: sizes and repetitions must be positive");
   BenchResult r;
+  r.depth = depth;
   r.model = m.path;
   r.type = weight_types(m);
   r.threads = omp_get_max_threads();
@@ -58,19 +60,28 @@ BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvT
   std::uniform_int_distribution<int32_t> dist(0, int32_t(m.hp.n_vocab - 1));
   std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
   for (auto& t : prompt) t = dist(rng);
-  Session s(m, std::max(n_prompt, n_gen), kv);
+  std::vector<int32_t> ctx(static_cast<size_t>(depth));
+  for (auto& t : ctx) t = dist(rng);
+  Session s(m, depth + std::max(n_prompt, n_gen), kv);
   std::vector<float> logits;
+  const auto start = [&] {  // an empty cache, then the depth positions
+    s.reset();
+    for (int64_t i = 0; i < depth; i += 512) {
+      const int64_t nb = std::min<int64_t>(512, depth - i);
+      s.forward(ctx.data() + i, nb, nb - 1, logits);
+    }
+  };
   using clock = std::chrono::steady_clock;
   std::vector<double> pp, tg;
   for (int rep = 0; rep <= reps; ++rep) {  // rep 0 warms up
-    s.reset();
+    start();
     auto t0 = clock::now();
     s.forward(prompt.data(), n_prompt, n_prompt - 1, logits);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
     if (rep) pp.push_back(double(n_prompt) / dt);
   }
   for (int rep = 0; rep <= reps; ++rep) {
-    s.reset();
+    start();
     int32_t tok = prompt[0];
     auto t0 = clock::now();
     for (int64_t i = 0; i < n_gen; ++i) {

@@ -43,12 +43,13 @@ std::vector<TokenScore> per_token(const Model& m, const std::vector<int32_t>& id
 struct BenchResult {
   std::string model, type;
   int threads = 0;
-  int64_t n_prompt = 0, n_gen = 0;
+  int64_t n_prompt = 0, n_gen = 0, depth = 0;
   double pp_tps = 0, pp_tps_sd = 0, tg_tps = 0, tg_tps_sd = 0;
   double peak_rss_mb = 0, weights_mb = 0, kv_mb = 0;
   std::string kv_type = "f32";
 };
-BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvType kv = KvType::F32);
+BenchResult bench(const Model& m, int64_t n_prompt, int64_t n_gen, int reps, KvType kv = KvType::F32,
+                  int64_t depth = 0);
 
 double peak_rss_mb();
 // Log-sum-exp of a row of logits (double accumulation).

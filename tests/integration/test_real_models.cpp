@@ -114,4 +114,11 @@ TEST(BenchCli, NamesTheWeightTypes) {
   const auto g = run_cli("bench " + model_path(kGemma) + " -p 2 -n 2 -r 1 -t 1 --json");
   ASSERT_EQ(g.code, 0) << g.err;
   EXPECT_NE(g.out.find("\"type\": \"q5_0+q4_K+q6_K"), std::string::npos) << g.out;
+  // -d: pp and tg after positions already in the cache (llama-bench -d); the cache holds them all
+  const auto d = run_cli("bench " + model_path(kSmol) + " -p 4 -n 3 -d 20 -r 1 -t 1 --json");
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_NE(d.out.find("\"depth\": 20"), std::string::npos) << d.out;
+  const auto bad = run_cli("bench " + model_path(kSmol) + " -d -5");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("error"), std::string::npos) << bad.err;
 }
