@@ -1,6 +1,7 @@
 // Attention of one group of query heads sharing a KV head over an f32 cache (see kernels.h):
 // each cached key and value row is read once for the whole group. AVX2+FMA for head sizes that
 // are a multiple of 8, else (and on the baseline path) the scalar loop, which is the reference.
+#include "core/dtype.h"
 #include "kernels/gemm.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
@@ -13,12 +14,16 @@
 namespace slimlm::kernels {
 
 namespace {
-void attend_scalar(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m,
-                   float scale, float* s, float* out) {
+inline float to_f32(float x) { return x; }
+inline float to_f32(uint16_t h) { return f16_to_f32(h); }
+
+template <class T>
+void attend_scalar(const float* q, int g_n, int64_t D, const T* k, const T* v, int64_t stride, int64_t m, float scale,
+                   float* s, float* out) {
   for (int64_t j = 0; j < m; ++j)
     for (int g = 0; g < g_n; ++g) {
       float acc = 0;
-      for (int64_t i = 0; i < D; ++i) acc += q[g * D + i] * k[j * stride + i];
+      for (int64_t i = 0; i < D; ++i) acc += q[g * D + i] * to_f32(k[j * stride + i]);
       s[g * m + j] = acc * scale;
     }
   for (int g = 0; g < g_n; ++g) {
@@ -26,8 +31,14 @@ void attend_scalar(const float* q, int g_n, int64_t D, const float* k, const flo
     float* o = out + g * D;
     std::fill(o, o + D, 0.f);
     for (int64_t j = 0; j < m; ++j)
-      for (int64_t i = 0; i < D; ++i) o[i] += s[g * m + j] * v[j * stride + i];
+      for (int64_t i = 0; i < D; ++i) o[i] += s[g * m + j] * to_f32(v[j * stride + i]);
   }
+}
+
+// eight cached values as floats: f32 as stored, f16 through F16C
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma,f16c"))) inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
 __attribute__((target("avx2,fma"))) inline float hsum(__m256 a) {
@@ -81,8 +92,9 @@ __attribute__((target("avx2,fma"))) void softmax_avx2(float* x, int64_t n, float
   for (; i < n; ++i) x[i] *= 1.0f / sum;
 }
 
-__attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, int64_t D, const float* k, const float* v,
-                                                      int64_t stride, int64_t m, float scale, float* s, float* out) {
+template <class T>
+__attribute__((target("avx2,fma,f16c"))) void attend_avx2(const float* q, int g_n, int64_t D, const T* k, const T* v,
+                                                           int64_t stride, int64_t m, float scale, float* s, float* out) {
   // Scores eight keys at a time: eight independent 8-lane accumulators, reduced together by a
   // horizontal-add tree (9 instructions for 8 dots instead of a dependent horizontal sum each);
   // the last m % 8 keys one at a time.
@@ -93,17 +105,17 @@ __attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, in
     int64_t j = 0;
     for (; j + 8 <= m; j += 8) {
       __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-      const float* kj = k + j * stride;
+      const T* kj = k + j * stride;
       for (int64_t i = 0; i < D; i += 8) {
         const __m256 qv = _mm256_loadu_ps(qg + i);
-        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + i), a0);
-        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + stride + i), a1);
-        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + 2 * stride + i), a2);
-        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + 3 * stride + i), a3);
-        a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + 4 * stride + i), a4);
-        a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + 5 * stride + i), a5);
-        a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + 6 * stride + i), a6);
-        a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kj + 7 * stride + i), a7);
+        a0 = _mm256_fmadd_ps(qv, load8(kj + i), a0);
+        a1 = _mm256_fmadd_ps(qv, load8(kj + stride + i), a1);
+        a2 = _mm256_fmadd_ps(qv, load8(kj + 2 * stride + i), a2);
+        a3 = _mm256_fmadd_ps(qv, load8(kj + 3 * stride + i), a3);
+        a4 = _mm256_fmadd_ps(qv, load8(kj + 4 * stride + i), a4);
+        a5 = _mm256_fmadd_ps(qv, load8(kj + 5 * stride + i), a5);
+        a6 = _mm256_fmadd_ps(qv, load8(kj + 6 * stride + i), a6);
+        a7 = _mm256_fmadd_ps(qv, load8(kj + 7 * stride + i), a7);
       }
       // per 128-bit half: hadd pairs, then pairs of pairs -> [d0 d1 d2 d3 | d0' d1' d2' d3'] (low/high
       // halves' partial sums); adding the halves gives the eight dots in key order
@@ -113,9 +125,9 @@ __attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, in
       _mm256_storeu_ps(sg + j, _mm256_mul_ps(d, vscale));
     }
     for (; j < m; ++j) {
-      const float* kj = k + j * stride;
+      const T* kj = k + j * stride;
       __m256 a0 = _mm256_setzero_ps();
-      for (int64_t i = 0; i < D; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(kj + i), a0);
+      for (int64_t i = 0; i < D; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), load8(kj + i), a0);
       sg[j] = hsum(a0) * scale;
     }
   }
@@ -127,11 +139,11 @@ __attribute__((target("avx2,fma"))) void attend_avx2(const float* q, int g_n, in
       __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
       for (int64_t j = 0; j < m; ++j) {
         const __m256 p = _mm256_set1_ps(sg[j]);
-        const float* vj = v + j * stride + i0;
-        o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj), o0);
-        if (w > 8) o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8), o1);
-        if (w > 16) o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 16), o2);
-        if (w > 24) o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 24), o3);
+        const T* vj = v + j * stride + i0;
+        o0 = _mm256_fmadd_ps(p, load8(vj), o0);
+        if (w > 8) o1 = _mm256_fmadd_ps(p, load8(vj + 8), o1);
+        if (w > 16) o2 = _mm256_fmadd_ps(p, load8(vj + 16), o2);
+        if (w > 24) o3 = _mm256_fmadd_ps(p, load8(vj + 24), o3);
       }
       float* o = out + g * D + i0;
       _mm256_storeu_ps(o, o0);
@@ -210,6 +222,12 @@ bool attend_batch(const float* q, int64_t ldq, int64_t n_tok, int64_t p0, int64_
 
 void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m, float scale,
             float* s, float* out) {
+  if (D % 8 == 0 && simd_enabled()) return attend_avx2(q, g_n, D, k, v, stride, m, scale, s, out);
+  attend_scalar(q, g_n, D, k, v, stride, m, scale, s, out);
+}
+
+void attend_f16(const float* q, int g_n, int64_t D, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t m,
+                float scale, float* s, float* out) {
   if (D % 8 == 0 && simd_enabled()) return attend_avx2(q, g_n, D, k, v, stride, m, scale, s, out);
   attend_scalar(q, g_n, D, k, v, stride, m, scale, s, out);
 }

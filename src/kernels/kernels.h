@@ -24,6 +24,9 @@ float dot(const float* a, const float* b, int64_t n);
 // out[g] = softmax_j(scale · q_g·k_j) · v_j. s: scratch of g_n * m floats.
 void attend(const float* q, int g_n, int64_t D, const float* k, const float* v, int64_t stride, int64_t m, float scale,
             float* s, float* out);
+// The same over an f16 cache (stride in f16 elements); values are converted as they are read.
+void attend_f16(const float* q, int g_n, int64_t D, const uint16_t* k, const uint16_t* v, int64_t stride, int64_t m,
+                float scale, float* s, float* out);
 
 // Causal attention of a prompt batch over an f32 cache. Token t < n_tok sits at position p0 + t;
 // its query head h (q[t * ldq + h * D ..]) attends to the positions j in [lo, p0 + t] (lo = 0, or

@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "kernels/gemm.h"
 #include "kernels/kernels.h"
+#include "kernels/qdot.h"
 #include <cmath>
 #include <omp.h>
 
@@ -118,14 +119,29 @@ void Session::block(int64_t l, int64_t n) {
     }
   }
   const int64_t window = swa && hp.sliding_window > 0 ? hp.sliding_window : 0;
-  if (kv_ == KvType::F32 && n >= k::kGemmMinTok &&
+  const bool batch = n >= k::kGemmMinTok && D % k::kGemmMr == 0 && k::simd_enabled();
+  if (kv_ == KvType::F32 && batch &&
       k::attend_batch(q_.data(), Q, n, pos_, H, HKV, D, reinterpret_cast<const float*>(kc),
                       reinterpret_cast<const float*>(vc), int64_t(HKV * rec) / 4, int64_t(rec) / 4, scale, window,
                       att_.data())) {
     // prompt batch: scores and P·V on the GEMM micro-kernel (kernels.h)
-  } else if (kv_ == KvType::F32) {  // one work item per (token, KV head): its query heads read each row once
+  } else if (kv_ == KvType::F16 && batch) {
+    // the same over the layer's cache converted to f32 once (exact), [0, pos_ + n) x HKV x D
+    const int64_t P = pos_ + n;
+    kf_.resize(size_t(P * HKV * D));
+    vf_.resize(size_t(P * HKV * D));
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < P * HKV; ++r) {
+      kv_load(kv_, kc + size_t(r) * rec, D, kf_.data() + r * D);
+      kv_load(kv_, vc + size_t(r) * rec, D, vf_.data() + r * D);
+    }
+    const bool done = k::attend_batch(q_.data(), Q, n, pos_, H, HKV, D, kf_.data(), vf_.data(), HKV * D, D, scale,
+                                      window, att_.data());
+    SLIMLM_ASSERT(done);
+  } else if (kv_ == KvType::F32 || kv_ == KvType::F16) {
+    // one work item per (token, KV head): its query heads read each row once
     const int G = int(H / HKV);
-    const int64_t stride = int64_t(HKV * rec) / 4;
+    const int64_t stride = int64_t(HKV * rec) / (kv_ == KvType::F32 ? 4 : 2);  // in elements
 #pragma omp parallel
     {
       std::vector<float> s(size_t(G * (pos_ + n)));
@@ -135,9 +151,14 @@ void Session::block(int64_t l, int64_t n) {
           const int64_t p = pos_ + t;
           const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
           const size_t off = size_t(start * HKV + kvh) * rec;
-          k::attend(q_.data() + t * Q + kvh * G * D, G, D, reinterpret_cast<const float*>(kc + off),
-                    reinterpret_cast<const float*>(vc + off), stride, p - start + 1, scale, s.data(),
-                    att_.data() + t * Q + kvh * G * D);
+          if (kv_ == KvType::F32)
+            k::attend(q_.data() + t * Q + kvh * G * D, G, D, reinterpret_cast<const float*>(kc + off),
+                      reinterpret_cast<const float*>(vc + off), stride, p - start + 1, scale, s.data(),
+                      att_.data() + t * Q + kvh * G * D);
+          else
+            k::attend_f16(q_.data() + t * Q + kvh * G * D, G, D, reinterpret_cast<const uint16_t*>(kc + off),
+                          reinterpret_cast<const uint16_t*>(vc + off), stride, p - start + 1, scale, s.data(),
+                          att_.data() + t * Q + kvh * G * D);
         }
     }
   } else {

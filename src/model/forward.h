@@ -49,6 +49,7 @@ class Session {
   std::vector<uint8_t> k_, v_;                      // [layer][pos][n_head_kv(layer)] records
   std::vector<size_t> layer_off_;                   // byte offset of each layer's records
   std::vector<float> x_, xn_, q_, kn_, vn_, att_, o_, g_, u_;  // scratch, grown on demand
+  std::vector<float> kf_, vf_;  // an f16 cache layer as f32, for prompt batches
 };
 
 }  // namespace slimlm

@@ -129,9 +129,11 @@ TEST(Attention, BatchKernelMatchesFloat64Reference) {
   kernels::use_simd(true);
 }
 
+// attend over an f32 cache and attend_f16 over an f16 one (against the reference on the f16 values).
 TEST(Attention, GroupKernelMatchesFloat64Reference) {
-  for (bool simd : {true, false}) {
-    SCOPED_TRACE(kernels::use_simd(simd));
+  for (bool simd : {true, false})
+    for (bool half : {false, true}) {
+    SCOPED_TRACE(std::string(kernels::use_simd(simd)) + (half ? " f16 cache" : " f32 cache"));
     // head sizes: AVX2 multiples of 16 and of 8 only, and one the scalar path takes
     for (int64_t D : {8, 64, 72, 20})
       for (int g_n : {1, 3})
@@ -141,7 +143,13 @@ TEST(Attention, GroupKernelMatchesFloat64Reference) {
           auto kv = random_x(m * stride + D, uint32_t(m));
           std::vector<float> s(size_t(g_n * m)), out(size_t(g_n * D));
           std::vector<double> ref(size_t(g_n * D));
-          kernels::attend(q.data(), g_n, D, kv.data(), kv.data() + D, stride, m, 0.3f, s.data(), out.data());
+          if (half) {
+            std::vector<uint16_t> kh(kv.size());
+            for (size_t i = 0; i < kv.size(); ++i) { kh[i] = f32_to_f16(kv[i]); kv[i] = f16_to_f32(kh[i]); }
+            kernels::attend_f16(q.data(), g_n, D, kh.data(), kh.data() + D, stride, m, 0.3f, s.data(), out.data());
+          } else {
+            kernels::attend(q.data(), g_n, D, kv.data(), kv.data() + D, stride, m, 0.3f, s.data(), out.data());
+          }
           kernels::ref::attend(q.data(), g_n, D, kv.data(), kv.data() + D, stride, m, 0.3f, ref.data());
           for (size_t i = 0; i < out.size(); ++i)
             ASSERT_NEAR(out[i], ref[i], 2e-5 * (1 + std::fabs(ref[i]))) << "D " << D << " g " << g_n << " m " << m << " i " << i;
