@@ -216,6 +216,18 @@ float dot_q6_K(const void* w, const void* a, int64_t n) {
   return sumf;
 }
 
+inline float hmax_f32(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+// Four vectors of eight int32 codes (each within int8) stored as 32 int8 in order: the packs
+// interleave 128-bit lanes, the permute undoes it.
+inline void store_i8x32(const __m256i q[4], void* dst) {
+  const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256(static_cast<__m256i*>(dst), _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 // q8_0 / q8_1 activation rows, bit-identical to ref::quantize_row_q8_0/_1: the same amax, the
 // same multiplier 127 / amax, rounding to nearest even (_mm256_round_ps under the default MXCSR
 // mode, exact for |x · id| <= 127), the scale rounded to f16 by the same scalar routine.
@@ -229,10 +241,7 @@ void quantize_q8_32(const float* x, void* dst, int64_t n) {
     for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(x + 8 * j);
     __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
                              _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
+    const float amax = hmax_f32(m);
     const float d = amax / 127.f;
     const float id = amax != 0.f ? 127.f / amax : 0.f;
     const uint16_t dh = f32_to_f16(d);
@@ -246,11 +255,7 @@ void quantize_q8_32(const float* x, void* dst, int64_t n) {
       const uint16_t sh = f32_to_f16(d * float(sum));
       std::memcpy(y + 2, &sh, 2);
     }
-    // int32 -> int8: the packs interleave 128-bit lanes; the permute puts the 32 codes in order
-    const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
-    const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    const __m256i ordered = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + (kSum ? 4 : 2)), ordered);
+    store_i8x32(q, y + (kSum ? 4 : 2));
   }
 }
 
@@ -265,10 +270,7 @@ void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / 256; ++i, x += 256, ++y) {
     __m256 m = _mm256_setzero_ps();
     for (int j = 0; j < 256; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);  // NaN ignored
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
+    const float amax = hmax_f32(m);
     std::memset(y, 0, sizeof *y);
     if (!(amax > 0.f)) continue;
     float max = 0.f;
@@ -288,9 +290,7 @@ void quantize_row_q8_K(const float* x, void* dst, int64_t n) {
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
       y->bsums[j / 16] = int16_t(hsum_i32(_mm256_add_epi32(q[0], q[1])));
       y->bsums[j / 16 + 1] = int16_t(hsum_i32(_mm256_add_epi32(q[2], q[3])));
-      const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y->qs + j),
-                          _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+      store_i8x32(q, y->qs + j);
     }
     y->d = 1.f / iscale;
   }

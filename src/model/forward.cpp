@@ -151,14 +151,14 @@ void Session::block(int64_t l, int64_t n) {
           const int64_t p = pos_ + t;
           const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
           const size_t off = size_t(start * HKV + kvh) * rec;
+          const float* qh = q_.data() + t * Q + kvh * G * D;
+          float* oh = att_.data() + t * Q + kvh * G * D;
           if (kv_ == KvType::F32)
-            k::attend(q_.data() + t * Q + kvh * G * D, G, D, reinterpret_cast<const float*>(kc + off),
-                      reinterpret_cast<const float*>(vc + off), stride, p - start + 1, scale, s.data(),
-                      att_.data() + t * Q + kvh * G * D);
+            k::attend(qh, G, D, reinterpret_cast<const float*>(kc + off), reinterpret_cast<const float*>(vc + off),
+                      stride, p - start + 1, scale, s.data(), oh);
           else
-            k::attend_f16(q_.data() + t * Q + kvh * G * D, G, D, reinterpret_cast<const uint16_t*>(kc + off),
-                          reinterpret_cast<const uint16_t*>(vc + off), stride, p - start + 1, scale, s.data(),
-                          att_.data() + t * Q + kvh * G * D);
+            k::attend_f16(qh, G, D, reinterpret_cast<const uint16_t*>(kc + off),
+                          reinterpret_cast<const uint16_t*>(vc + off), stride, p - start + 1, scale, s.data(), oh);
         }
     }
   } else {
