@@ -4,7 +4,7 @@
 # (ctx 512, the first CHUNKS windows) against the original model (perplexity, KL divergence,
 # top-1 agreement) and `slimlm bench` on the stored file (decode tokens/s; file size). A config
 # that fails becomes a row saying so. Raw JSON: bench/results/prune-<name>.json (one entry per
-# config); the README table between <!-- prune:<name> --> markers comes from bench/render_prune.py.
+# config); the table between <!-- prune:<name> --> markers of docs/results.md comes from bench/render_prune.py.
 # MERGE=1 keeps the other configs of an existing JSON (a few extra rows without rerunning the table).
 #   bench/prune_table.sh smollm2      CONFIGS="wanda:0.5 sparsegpt:2:4 wanda-owl:0.7 wanda-dsnot:0.5" bench/prune_table.sh
 set -euo pipefail
@@ -65,5 +65,5 @@ from merge_runs import merge
 runs, rerun = merge(out, runs, rerun)
 json.dump({"model": name, "chunks": chunks, "rerun": rerun, "runs": runs}, open(out, "w"), indent=1)
 PY
-python3 bench/render_prune.py "$out" README.md
-echo "wrote $out and the README table" >&2
+python3 bench/render_prune.py "$out" docs/results.md
+echo "wrote $out and the table in docs/results.md" >&2

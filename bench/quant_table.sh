@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the README's quantization table for one model: each method/format is run by
+# Reproduces the quantization table of docs/results.md for one model: each method/format is run by
 # `slimlm quantize` (calibration: brown.txt, CALIB_SAMPLES x CALIB_LEN tokens), then evaluated
 # by `slimlm eval` on wikitext-2 test (ctx 512, the first CHUNKS windows) against the original
 # model (KL divergence, top-1 agreement). Raw JSON: bench/results/quant-<name>.json.
@@ -62,5 +62,5 @@ from merge_runs import merge
 runs, rerun = merge(out, runs, rerun)
 json.dump({"model": name, "chunks": chunks, "rerun": rerun, "runs": runs}, open(out, "w"), indent=1)
 PY
-python3 bench/render_quant.py "$out" README.md
-echo "wrote $out and the README table" >&2
+python3 bench/render_quant.py "$out" docs/results.md
+echo "wrote $out and the table in docs/results.md" >&2

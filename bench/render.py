@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Renders bench/results/smollm2-cpu.json as a markdown table between the
-<!-- bench:smollm2 --> markers of README.md. Usage: render.py RESULTS.json README.md"""
-import json, re, sys
+<!-- bench:smollm2 --> markers of docs/results.md. Usage: render.py RESULTS.json docs/results.md"""
+import json, sys
+
+from results_block import write_block
 
 res = json.load(open(sys.argv[1]))
 rows = ["| weights | size MiB | slimlm pp512 t/s | slimlm tg128 t/s | peak RSS MiB | llama.cpp pp512 | llama.cpp tg128 | pp ratio | tg ratio |",
@@ -19,10 +21,4 @@ for r in res["runs"]:
                 f"{f(lpp)} | {f(ltg)} | {ratio(s['pp_tps'], lpp)} | {ratio(s['tg_tps'], ltg)} |")
 table = "\n".join(rows)
 note = f"\n\n{res['host']}, {res['threads']} threads; ratio = slimlm / llama.cpp (higher is better for slimlm)."
-readme = open(sys.argv[2]).read()
-block = f"<!-- bench:smollm2 -->\n{table}{note}\n<!-- /bench:smollm2 -->"
-if "<!-- bench:smollm2 -->" in readme:
-    readme = re.sub(r"<!-- bench:smollm2 -->.*?<!-- /bench:smollm2 -->", lambda _: block, readme, flags=re.S)
-else:
-    readme += "\n" + block + "\n"
-open(sys.argv[2], "w").write(readme)
+write_block(sys.argv[2], "bench:smollm2", table + note)

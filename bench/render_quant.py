@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Renders bench/results/quant-<model>.json (from bench/quant_table.sh) as the markdown table
-between the <!-- quant:<model> --> markers of README.md. Usage: render_quant.py RESULTS.json README.md"""
+between the <!-- quant:<model> --> markers of docs/results.md.
+Usage: render_quant.py RESULTS.json docs/results.md"""
 import json, sys
 
-from readme_block import write_block
+from results_block import write_block
 
 res = json.load(open(sys.argv[1]))
 name, chunks = res["model"], res["chunks"]

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Renders bench/results/structured-<model>.json (from bench/structured_table.sh) as the markdown
-table between the <!-- structured:<model> --> markers of README.md.
-Usage: render_structured.py RESULTS.json README.md"""
+table between the <!-- structured:<model> --> markers of docs/results.md.
+Usage: render_structured.py RESULTS.json docs/results.md"""
 import json, sys
 
-from readme_block import write_block
+from results_block import write_block
 
 res = json.load(open(sys.argv[1]))
 name, chunks, dense = res["model"], res["chunks"], res["dense"]

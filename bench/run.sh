@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Reproduces the README's speed table: pp512 / tg128 tokens/s and peak RSS for SmolLM2-135M
+# Reproduces the speed table of docs/results.md: pp512 / tg128 tokens/s and peak RSS for SmolLM2-135M
 # stored as f32, f16, q8_0, q4_0 (converted by slimlm from the Q4_1 file, so the weights hold
 # Q4_1-precision values) and the original q4_1, and Gemma 3 270M as released, with 2 threads. If LLAMA_BENCH points to a
 # llama-bench binary, llama.cpp runs on the same files in the same run, side by side.
-# Output: bench/results/smollm2-cpu.json (raw) and the table in README.md (via render.py).
+# Output: bench/results/smollm2-cpu.json (raw) and the table in docs/results.md (via render.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${THREADS:-2}
@@ -32,5 +32,5 @@ for type in f32 f16 q8_0 q4_0 q4_1 "gemma3 q4_K_M"; do
 done
 echo ']}' >> "$tmp/out.json"
 python3 -m json.tool "$tmp/out.json" > "$out"
-python3 bench/render.py "$out" README.md
-echo "wrote $out and the README table" >&2
+python3 bench/render.py "$out" docs/results.md
+echo "wrote $out and the table in docs/results.md" >&2

@@ -5,8 +5,8 @@
 # (`slimlm bench -p 32 -n GEN`, REPS repetitions). Decode speed on a shared 2-core machine drifts
 # by 10-20% over minutes, so each pruned model is timed between two runs of the dense f16 model
 # (A-B-A) and its speedup is against the mean of those two. A method that refuses a sparsity (e.g. heads beyond what the KV groups allow) is a
-# row saying so. Raw JSON: bench/results/structured-<name>.json; README table between
-# <!-- structured:<name> --> markers (bench/render_structured.py).
+# row saying so. Raw JSON: bench/results/structured-<name>.json; table between
+# <!-- structured:<name> --> markers of docs/results.md (bench/render_structured.py).
 # MERGE=1 keeps the other configs of an existing JSON (e.g. one extra row).
 #   bench/structured_table.sh smollm2      METHODS="flap neurons" SPARSITIES="0.4" bench/structured_table.sh gemma3
 set -euo pipefail
@@ -78,5 +78,5 @@ from merge_runs import merge
 runs, rerun = merge(out, runs, rerun)
 json.dump({"model": name, "chunks": chunks, "rerun": rerun, "gen": int(os.environ.get("GEN", "128")), "reps": int(os.environ.get("REPS", "3")), "dense": load("dense"), "runs": runs}, open(out, "w"), indent=1)
 PY
-python3 bench/render_structured.py "$out" README.md
-echo "wrote $out and the README table" >&2
+python3 bench/render_structured.py "$out" docs/results.md
+echo "wrote $out and the table in docs/results.md" >&2
