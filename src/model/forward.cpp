@@ -1,8 +1,6 @@
 #include "model/forward.h"
 #include "core/error.h"
-#include "kernels/gemm.h"
 #include "kernels/kernels.h"
-#include "kernels/qdot.h"
 #include <cmath>
 #include <omp.h>
 
@@ -22,15 +20,11 @@ void embed_tokens(const Model& m, const int32_t* tokens, int64_t n, float* x) {
   }
 }
 
-Session::Session(const Model& m, int64_t n_ctx, KvType kv)
-    : m_(m), n_ctx_(n_ctx), kv_(kv), rec_(kv_record_bytes(kv, m.hp.head_dim)) {
+Session::Session(const Model& m, int64_t n_ctx, KvType kv) : m_(m), n_ctx_(n_ctx), kv_(kv) {
   if (n_ctx <= 0 || n_ctx > (1 << 20)) fail("context size ", n_ctx, " is out of range");
-  const HParams& hp = m.hp;
-  // Layer l's records start at layer_off_[l]: layers may have different KV-head counts.
-  layer_off_.assign(size_t(hp.n_layer) + 1, 0);
-  for (int64_t l = 0; l < hp.n_layer; ++l)
-    layer_off_[size_t(l) + 1] = layer_off_[size_t(l)] + size_t(n_ctx) * size_t(hp.n_head_kv_at(l)) * rec_;
-  const size_t bytes = layer_off_.back();
+  plan_ = make_plan(m, kv, n_ctx);
+  size_t bytes = 0;  // layers may have different KV-head counts: the plan lays them out
+  for (const LayerPlan& p : plan_) bytes += size_t(n_ctx) * size_t(p.n_head_kv) * p.kv_rec;
   k_.assign(bytes, 0);
   v_.assign(bytes, 0);
 }
@@ -72,153 +66,203 @@ void Session::run_block(int64_t l, float* x, int64_t n) {
   std::copy(x_.data(), x_.data() + n * E, x);
 }
 
-void Session::block(int64_t l, int64_t n) {
-  const HParams& hp = m_.hp;
-  const Block& b = m_.blocks[size_t(l)];
-  const int64_t E = hp.n_embd, D = hp.head_dim, H = hp.n_head_at(l), HKV = hp.n_head_kv_at(l);
-  const int64_t Q = H * D, KV = HKV * D, F = hp.n_ff_at(l);
-  const bool swa = !hp.swa_layer.empty() && hp.swa_layer[size_t(l)];
-  const float theta = swa ? hp.rope_theta_swa : hp.rope_theta;
-  const float scale = hp.attn_scale > 0 ? hp.attn_scale : 1.0f / std::sqrt(float(D));
-  auto f32 = [](const Tensor& t) { return reinterpret_cast<const float*>(t.data); };
-  grow(xn_, size_t(n * E)); grow(q_, size_t(n * Q)); grow(kn_, size_t(n * KV)); grow(vn_, size_t(n * KV));
-  grow(att_, size_t(n * Q)); grow(o_, size_t(n * E)); grow(g_, size_t(n * F)); grow(u_, size_t(n * F));
-  float *x = x_.data(), *xn = xn_.data();
+namespace {
+const float* f32(const Tensor& t) { return reinterpret_cast<const float*>(t.data); }
+}  // namespace
 
-  // attention (per-token loops run in parallel for batches; each token's result is the same)
+// The block as the math reads; each step below works on the session's scratch buffers.
+void Session::block(int64_t l, int64_t n) {
+  const LayerPlan& p = plan_[size_t(l)];
+  const Block& b = m_.blocks[size_t(l)];
+  const int64_t E = m_.hp.n_embd;
+  grow(xn_, size_t(n * E)); grow(q_, size_t(n * p.q_width)); grow(kn_, size_t(n * p.kv_width));
+  grow(vn_, size_t(n * p.kv_width)); grow(att_, size_t(n * p.q_width)); grow(o_, size_t(n * E));
+  grow(g_, size_t(n * p.n_ff)); grow(u_, size_t(n * p.n_ff));
+  // attention: x += post_norm(Wo · attend(q, cached k, cached v) + bo)
+  norm_rows(b.attn_norm, n);
+  observe(l, LinearSite::AttnIn, xn_.data(), n, E);
+  qkv(l, n);
+  rope_and_cache(l, n);
+  attention(l, n);
+  observe(l, LinearSite::AttnOut, att_.data(), n, p.q_width);
+  k::matmul(b.wo, att_.data(), p.q_width, n, o_.data(), E);
+  residual(b.bo, b.attn_post_norm, n);
+  // feed-forward: x += post_norm(Wdown · (act(Wgate · xn) ⊙ Wup · xn) + b_down)
+  norm_rows(b.ffn_norm, n);
+  observe(l, LinearSite::FfnIn, xn_.data(), n, E);
+  ffn_hidden(l, n);
+  observe(l, LinearSite::FfnDown, g_.data(), n, p.n_ff);
+  k::matmul(b.w_down, g_.data(), p.n_ff, n, o_.data(), E);
+  residual(b.b_down, b.ffn_post_norm, n);
+}
+
+// Per-token loops run in parallel for batches; each token's result is the same either way.
+void Session::norm_rows(const Tensor& w, int64_t n) {
+  const int64_t E = m_.hp.n_embd;
+  const float eps = m_.hp.norm_eps;
+  const float *x = x_.data(), *g = f32(w);
+  float* xn = xn_.data();
 #pragma omp parallel for schedule(static) if (n >= 16)
-  for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.attn_norm), E, hp.norm_eps, xn + t * E);
-  if (obs_) obs_(l, LinearSite::AttnIn, xn, n, E);
-  k::matmul(b.wq, xn, E, n, q_.data(), Q);
-  k::matmul(b.wk, xn, E, n, kn_.data(), KV);
-  k::matmul(b.wv, xn, E, n, vn_.data(), KV);
-  const size_t rec = rec_;
-  uint8_t* kc = k_.data() + layer_off_[size_t(l)];   // record of (pos j, head h): (j * HKV + h) * rec
-  uint8_t* vc = v_.data() + layer_off_[size_t(l)];
+  for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, g, E, eps, xn + t * E);
+}
+
+void Session::observe(int64_t l, LinearSite s, const float* x, int64_t n, int64_t ld) const {
+  if (obs_) obs_(l, s, x, n, ld);
+}
+
+void Session::qkv(int64_t l, int64_t n) {
+  const LayerPlan& p = plan_[size_t(l)];
+  const Block& b = m_.blocks[size_t(l)];
+  const int64_t E = m_.hp.n_embd;
+  k::matmul(b.wq, xn_.data(), E, n, q_.data(), p.q_width);
+  k::matmul(b.wk, xn_.data(), E, n, kn_.data(), p.kv_width);
+  k::matmul(b.wv, xn_.data(), E, n, vn_.data(), p.kv_width);
+}
+
+// Biases, QK-norm and RoPE on each token's q and k, then k and v into the cache at its position.
+void Session::rope_and_cache(int64_t l, int64_t n) {
+  const LayerPlan& p = plan_[size_t(l)];
+  const Block& b = m_.blocks[size_t(l)];
+  const HParams& hp = m_.hp;
+  const int64_t D = p.head_dim, Q = p.q_width, KV = p.kv_width;
+  uint8_t* kc = k_.data() + p.kv_off;
+  uint8_t* vc = v_.data() + p.kv_off;
 #pragma omp parallel for schedule(static) if (n > 1)
   for (int64_t t = 0; t < n; ++t) {
     float *q = q_.data() + t * Q, *kk = kn_.data() + t * KV, *vv = vn_.data() + t * KV;
     thread_local std::vector<float> cs;  // the position's RoPE angles, shared by its heads
     cs.resize(size_t(D));
-    k::rope_table(D, pos_ + t, theta, hp.rope_scale, cs.data());
+    k::rope_table(D, pos_ + t, p.rope_theta, hp.rope_scale, cs.data());
     if (!b.bq.empty()) {
       for (int64_t i = 0; i < Q; ++i) q[i] += f32(b.bq)[i];
       for (int64_t i = 0; i < KV; ++i) { kk[i] += f32(b.bk)[i]; vv[i] += f32(b.bv)[i]; }
     }
-    for (int64_t h = 0; h < H; ++h) {
+    for (int64_t h = 0; h < p.n_head; ++h) {
       if (hp.qk_norm) k::rmsnorm(q + h * D, f32(b.q_norm), D, hp.norm_eps, q + h * D);
       k::rope_apply(q + h * D, D, cs.data(), hp.rope);
     }
-    for (int64_t h = 0; h < HKV; ++h) {
+    for (int64_t h = 0; h < p.n_head_kv; ++h) {
       if (hp.qk_norm) k::rmsnorm(kk + h * D, f32(b.k_norm), D, hp.norm_eps, kk + h * D);
       k::rope_apply(kk + h * D, D, cs.data(), hp.rope);
     }
-    for (int64_t h = 0; h < HKV; ++h) {
-      kv_store(kv_, kk + h * D, D, kc + size_t((pos_ + t) * HKV + h) * rec);
-      kv_store(kv_, vv + h * D, D, vc + size_t((pos_ + t) * HKV + h) * rec);
+    for (int64_t h = 0; h < p.n_head_kv; ++h) {
+      kv_store(p.kv, kk + h * D, D, kc + p.record(pos_ + t, h));
+      kv_store(p.kv, vv + h * D, D, vc + p.record(pos_ + t, h));
     }
   }
-  const int64_t window = swa && hp.sliding_window > 0 ? hp.sliding_window : 0;
-  const bool batch = n >= k::kGemmMinTok && D % k::kGemmMr == 0 && k::simd_enabled();
-  if (kv_ == KvType::F32 && batch &&
-      k::attend_batch(q_.data(), Q, n, pos_, H, HKV, D, reinterpret_cast<const float*>(kc),
-                      reinterpret_cast<const float*>(vc), int64_t(HKV * rec) / 4, int64_t(rec) / 4, scale, window,
-                      att_.data())) {
-    // prompt batch: scores and P·V on the GEMM micro-kernel (kernels.h)
-  } else if (kv_ == KvType::F16 && batch) {
-    // the same over the layer's cache converted to f32 once (exact), [0, pos_ + n) x HKV x D
-    const int64_t P = pos_ + n;
-    kf_.resize(size_t(P * HKV * D));
-    vf_.resize(size_t(P * HKV * D));
+}
+
+// att_ (n x q_width): each query head over the cached positions it sees, with the plan's kernel.
+void Session::attention(int64_t l, int64_t n) {
+  const LayerPlan& p = plan_[size_t(l)];
+  switch (p.kernel(n)) {
+    case AttnKernel::Batch:
+      if (attend_batch(p, n)) return;
+      [[fallthrough]];  // the kernel declined (SIMD switched off since the plan was made)
+    case AttnKernel::Grouped: attend_grouped(p, n); return;
+    case AttnKernel::PerHead: attend_per_head(p, n); return;
+  }
+}
+
+// Prompt batch: scores and P·V on the GEMM micro-kernel. An f16 cache is first converted to f32
+// (exactly) for positions [0, pos_ + n).
+bool Session::attend_batch(const LayerPlan& p, int64_t n) {
+  const int64_t D = p.head_dim;
+  const uint8_t *kc = k_.data() + p.kv_off, *vc = v_.data() + p.kv_off;
+  const float *kf = reinterpret_cast<const float*>(kc), *vf = reinterpret_cast<const float*>(vc);
+  if (p.kv == KvType::F16) {
+    const int64_t rows = (pos_ + n) * p.n_head_kv;
+    kf_.resize(size_t(rows * D));
+    vf_.resize(size_t(rows * D));
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < P * HKV; ++r) {
-      kv_load(kv_, kc + size_t(r) * rec, D, kf_.data() + r * D);
-      kv_load(kv_, vc + size_t(r) * rec, D, vf_.data() + r * D);
+    for (int64_t r = 0; r < rows; ++r) {
+      kv_load(p.kv, kc + size_t(r) * p.kv_rec, D, kf_.data() + r * D);
+      kv_load(p.kv, vc + size_t(r) * p.kv_rec, D, vf_.data() + r * D);
     }
-    const bool done = k::attend_batch(q_.data(), Q, n, pos_, H, HKV, D, kf_.data(), vf_.data(), HKV * D, D, scale,
-                                      window, att_.data());
-    SLIMLM_ASSERT(done);
-  } else if (kv_ == KvType::F32 || kv_ == KvType::F16) {
-    // one work item per (token, KV head): its query heads read each row once
-    const int G = int(H / HKV);
-    const int64_t stride = int64_t(HKV * rec) / (kv_ == KvType::F32 ? 4 : 2);  // in elements
+    kf = kf_.data();
+    vf = vf_.data();
+  }
+  return k::attend_batch(q_.data(), p.q_width, n, pos_, p.n_head, p.n_head_kv, D, kf, vf, p.kv_width, D,
+                         p.attn_scale, p.window, att_.data());
+}
+
+// One work item per (token, KV head) over an f32 or f16 cache: its query heads read each row once.
+void Session::attend_grouped(const LayerPlan& p, int64_t n) {
+  const int64_t D = p.head_dim, Q = p.q_width, HKV = p.n_head_kv;
+  const int G = int(p.n_head / HKV);
+  const bool half = p.kv == KvType::F16;
+  const int64_t stride = p.kv_width;  // elements between one position's records and the next
+  const uint8_t *kc = k_.data() + p.kv_off, *vc = v_.data() + p.kv_off;
 #pragma omp parallel
-    {
-      std::vector<float> s(size_t(G * (pos_ + n)));
+  {
+    std::vector<float> s(size_t(G * (pos_ + n)));
 #pragma omp for collapse(2) schedule(static)
-      for (int64_t t = 0; t < n; ++t)
-        for (int64_t kvh = 0; kvh < HKV; ++kvh) {
-          const int64_t p = pos_ + t;
-          const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
-          const size_t off = size_t(start * HKV + kvh) * rec;
-          const float* qh = q_.data() + t * Q + kvh * G * D;
-          float* oh = att_.data() + t * Q + kvh * G * D;
-          if (kv_ == KvType::F32)
-            k::attend(qh, G, D, reinterpret_cast<const float*>(kc + off), reinterpret_cast<const float*>(vc + off),
-                      stride, p - start + 1, scale, s.data(), oh);
-          else
-            k::attend_f16(qh, G, D, reinterpret_cast<const uint16_t*>(kc + off),
-                          reinterpret_cast<const uint16_t*>(vc + off), stride, p - start + 1, scale, s.data(), oh);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t kvh = 0; kvh < HKV; ++kvh) {
+        const int64_t pos = pos_ + t, start = p.first_key(pos);
+        const size_t off = p.record(start, kvh);
+        const float* qh = q_.data() + t * Q + kvh * G * D;
+        float* oh = att_.data() + t * Q + kvh * G * D;
+        if (half)
+          k::attend_f16(qh, G, D, reinterpret_cast<const uint16_t*>(kc + off),
+                        reinterpret_cast<const uint16_t*>(vc + off), stride, pos - start + 1, p.attn_scale,
+                        s.data(), oh);
+        else
+          k::attend(qh, G, D, reinterpret_cast<const float*>(kc + off), reinterpret_cast<const float*>(vc + off),
+                    stride, pos - start + 1, p.attn_scale, s.data(), oh);
+      }
+  }
+}
+
+// One (token, query head) at a time over an int8 / int4 cache, each cached vector dequantized.
+void Session::attend_per_head(const LayerPlan& p, int64_t n) {
+  const int64_t D = p.head_dim, H = p.n_head, Q = p.q_width, group = p.n_head / p.n_head_kv;
+  const uint8_t *kc = k_.data() + p.kv_off, *vc = v_.data() + p.kv_off;
+#pragma omp parallel
+  {
+    std::vector<float> s(size_t(pos_ + n)), kbuf(static_cast<size_t>(D)), vbuf(static_cast<size_t>(D));
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t pos = pos_ + t, kvh = h / group, start = p.first_key(pos), m = pos - start + 1;
+        const float* q = q_.data() + t * Q + h * D;
+        for (int64_t j = start; j <= pos; ++j) {
+          kv_load(p.kv, kc + p.record(j, kvh), D, kbuf.data());
+          s[size_t(j - start)] = k::dot(q, kbuf.data(), D) * p.attn_scale;
         }
-    }
-  } else {
-#pragma omp parallel
-    {
-      std::vector<float> s(static_cast<size_t>(pos_ + n)), kbuf(static_cast<size_t>(D)), vbuf(static_cast<size_t>(D));
-      // One cached head vector as floats: the record itself for an f32 cache, else dequantized.
-      auto head = [&](const uint8_t* cache, int64_t j, int64_t kvh, std::vector<float>& buf) -> const float* {
-        const uint8_t* r = cache + size_t(j * HKV + kvh) * rec;
-        if (kv_ == KvType::F32) return reinterpret_cast<const float*>(r);
-        kv_load(kv_, r, D, buf.data());
-        return buf.data();
-      };
-#pragma omp for collapse(2) schedule(static)
-      for (int64_t t = 0; t < n; ++t) {
-        for (int64_t h = 0; h < H; ++h) {
-          const int64_t p = pos_ + t, kvh = h / (H / HKV);
-          const int64_t start = swa && hp.sliding_window > 0 ? std::max<int64_t>(0, p - hp.sliding_window + 1) : 0;
-          const float* q = q_.data() + t * Q + h * D;
-          for (int64_t j = start; j <= p; ++j) s[size_t(j - start)] = k::dot(q, head(kc, j, kvh, kbuf), D) * scale;
-          const int64_t m = p - start + 1;
-          k::softmax(s.data(), m);
-          float* out = att_.data() + t * Q + h * D;
-          std::fill(out, out + D, 0.f);
-          for (int64_t j = 0; j < m; ++j) {
-            const float w = s[size_t(j)];
-            const float* v = head(vc, start + j, kvh, vbuf);
-            for (int64_t i = 0; i < D; ++i) out[i] += w * v[i];
-          }
+        k::softmax(s.data(), m);
+        float* out = att_.data() + t * Q + h * D;
+        std::fill(out, out + D, 0.f);
+        for (int64_t j = 0; j < m; ++j) {
+          kv_load(p.kv, vc + p.record(start + j, kvh), D, vbuf.data());
+          const float w = s[size_t(j)];
+          for (int64_t i = 0; i < D; ++i) out[i] += w * vbuf[size_t(i)];
         }
       }
     }
   }
-  if (obs_) obs_(l, LinearSite::AttnOut, att_.data(), n, Q);
-  k::matmul(b.wo, att_.data(), Q, n, o_.data(), E);
-#pragma omp parallel for schedule(static) if (n >= 16)
-  for (int64_t t = 0; t < n; ++t) {
-    float* o = o_.data() + t * E;
-    if (!b.bo.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(b.bo)[i];
-    if (hp.post_norms) k::rmsnorm(o, f32(b.attn_post_norm), E, hp.norm_eps, o);
-    for (int64_t i = 0; i < E; ++i) x[t * E + i] += o[i];
-  }
+}
 
-  // feed-forward: down(act(gate(x)) * up(x))
-#pragma omp parallel for schedule(static) if (n >= 16)
-  for (int64_t t = 0; t < n; ++t) k::rmsnorm(x + t * E, f32(b.ffn_norm), E, hp.norm_eps, xn + t * E);
-  if (obs_) obs_(l, LinearSite::FfnIn, xn, n, E);
-  k::matmul(b.w_gate, xn, E, n, g_.data(), F);
-  k::matmul(b.w_up, xn, E, n, u_.data(), F);
+void Session::ffn_hidden(int64_t l, int64_t n) {
+  const Block& b = m_.blocks[size_t(l)];
+  const int64_t E = m_.hp.n_embd, F = plan_[size_t(l)].n_ff;
+  k::matmul(b.w_gate, xn_.data(), E, n, g_.data(), F);
+  k::matmul(b.w_up, xn_.data(), E, n, u_.data(), F);
   float *g = g_.data(), *u = u_.data();
-  const bool silu = hp.act == Activation::SiLU;
+  const bool silu = m_.hp.act == Activation::SiLU;
 #pragma omp parallel for schedule(static) if (n >= 16)
   for (int64_t i = 0; i < n * F; ++i) g[i] = (silu ? k::silu(g[i]) : k::gelu_tanh(g[i])) * u[i];
-  if (obs_) obs_(l, LinearSite::FfnDown, g, n, F);
-  k::matmul(b.w_down, g, F, n, o_.data(), E);
+}
+
+void Session::residual(const Tensor& bias, const Tensor& post_norm, int64_t n) {
+  const HParams& hp = m_.hp;
+  const int64_t E = hp.n_embd;
+  float *x = x_.data(), *o_all = o_.data();
 #pragma omp parallel for schedule(static) if (n >= 16)
   for (int64_t t = 0; t < n; ++t) {
-    float* o = o_.data() + t * E;
-    if (!b.b_down.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(b.b_down)[i];
-    if (hp.post_norms) k::rmsnorm(o, f32(b.ffn_post_norm), E, hp.norm_eps, o);
+    float* o = o_all + t * E;
+    if (!bias.empty()) for (int64_t i = 0; i < E; ++i) o[i] += f32(bias)[i];
+    if (hp.post_norms) k::rmsnorm(o, f32(post_norm), E, hp.norm_eps, o);
     for (int64_t i = 0; i < E; ++i) x[t * E + i] += o[i];
   }
 }
