@@ -1,5 +1,6 @@
 // Every training operator's backward against float64 central finite differences of its forward:
 // the scalar L = Σ c ⊙ forward(inputs) with fixed random c, so dL/doutput = c.
+#include "finite_diff.h"
 #include "train/ops.h"
 #include <gtest/gtest.h>
 #include <cmath>
@@ -24,24 +25,8 @@ double dot(const Vec& a, const Vec& b) {
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
   return s;
 }
-// ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) for the gradient of loss() in x.
 double grad_error(Vec& x, const Vec& analytic, const std::function<double()>& loss) {
-  const double h = 1e-6;
-  double diff = 0, na = 0, nn = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double keep = x[i];
-    x[i] = keep + h;
-    const double up = loss();
-    x[i] = keep - h;
-    const double down = loss();
-    x[i] = keep;
-    const double num = (up - down) / (2 * h);
-    diff += (num - analytic[i]) * (num - analytic[i]);
-    na += analytic[i] * analytic[i];
-    nn += num * num;
-  }
-  EXPECT_GT(std::max(na, nn), 1e-12) << "a zero gradient checks nothing";
-  return std::sqrt(diff) / std::sqrt(std::max(na, nn));
+  return slimlm::test::fd_error(x, analytic, loss);
 }
 constexpr double kBar = 1e-4;
 }  // namespace

@@ -1,0 +1,250 @@
+#include "train/engine.h"
+#include "core/error.h"
+#include "train/ops.h"
+#include <cmath>
+
+namespace slimlm::train {
+
+namespace {
+template <class T> std::vector<T> master(const Tensor& t) {
+  if (t.empty()) return {};
+  const std::vector<float> f = t.to_f32();
+  return std::vector<T>(f.begin(), f.end());
+}
+bool tied(const Model& m) { return m.output.empty() || m.output.data == m.tok_embd.data; }
+}  // namespace
+
+template <class T> Weights<T> Weights<T>::from_model(const Model& m) {
+  Weights w;
+  w.tok_embd = master<T>(m.tok_embd);
+  w.out_norm = master<T>(m.out_norm);
+  if (!tied(m)) w.output = master<T>(m.output);
+  for (const Block& b : m.blocks) {
+    if (!b.bq.empty() || !b.bo.empty() || !b.b_down.empty()) fail("training models with linear biases is not supported");
+    w.layers.push_back({master<T>(b.attn_norm), master<T>(b.wq), master<T>(b.wk), master<T>(b.wv), master<T>(b.wo),
+                        master<T>(b.q_norm), master<T>(b.k_norm), master<T>(b.attn_post_norm), master<T>(b.ffn_norm),
+                        master<T>(b.w_gate), master<T>(b.w_up), master<T>(b.w_down), master<T>(b.ffn_post_norm)});
+  }
+  return w;
+}
+
+template <class T> void Weights<T>::each(const std::function<void(const std::string&, std::vector<T>&)>& f) {
+  f("token_embd.weight", tok_embd);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    Layer& L = layers[l];
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const std::pair<const char*, std::vector<T>*> named[] = {
+        {"attn_norm", &L.attn_norm}, {"attn_q", &L.wq}, {"attn_k", &L.wk}, {"attn_v", &L.wv},
+        {"attn_output", &L.wo}, {"attn_q_norm", &L.q_norm}, {"attn_k_norm", &L.k_norm},
+        {"post_attention_norm", &L.attn_post_norm}, {"ffn_norm", &L.ffn_norm}, {"ffn_gate", &L.w_gate},
+        {"ffn_up", &L.w_up}, {"ffn_down", &L.w_down}, {"post_ffw_norm", &L.ffn_post_norm}};
+    for (const auto& [name, t] : named)
+      if (!t->empty()) f(p + name + ".weight", *t);
+  }
+  f("output_norm.weight", out_norm);
+  if (!output.empty()) f("output.weight", output);
+}
+
+template <class T> Weights<T> Weights<T>::zeros_like() const {
+  Weights z = *this;
+  z.each([](const std::string&, std::vector<T>& t) { std::fill(t.begin(), t.end(), T(0)); });
+  return z;
+}
+
+template <class T> size_t Weights<T>::n_params() {
+  size_t n = 0;
+  each([&](const std::string&, std::vector<T>& t) { n += t.size(); });
+  return n;
+}
+
+namespace {
+// What one block's backward needs from its forward.
+template <class T> struct LayerActs {
+  std::vector<T> x0, xn1, r1, q_pre, rq, k_pre, rk, q, k, v, P, att, o, rpo, x1, xn2, r2, g, u, h, d, rpd;
+};
+
+template <class T> using Vec = std::vector<T>;
+
+// Per-head RMSNorm of rows (n x heads x D) when the family has QK-norm; saves the inputs.
+template <class T> void qk_norm_fwd(Vec<T>& x, const Vec<T>& w, int64_t rows, int64_t D, T eps, Vec<T>& pre,
+                                    Vec<T>& rstd) {
+  if (w.empty()) return;
+  pre = x;
+  rstd.assign(size_t(rows), T(0));
+  rmsnorm_fwd(pre.data(), w.data(), rows, D, eps, x.data(), rstd.data());
+}
+
+template <class T> void block_fwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                  const Vec<T>& x, int64_t n, LayerActs<T>& a) {
+  const HParams& hp = m.hp;
+  const int64_t E = hp.n_embd, D = p.head_dim, F = p.n_ff;
+  const T eps = T(hp.norm_eps);
+  a.x0 = x;
+  a.xn1.assign(size_t(n * E), T(0)); a.r1.assign(size_t(n), T(0));
+  rmsnorm_fwd(x.data(), L.attn_norm.data(), n, E, eps, a.xn1.data(), a.r1.data());
+  a.q.assign(size_t(n * p.q_width), T(0)); a.k.assign(size_t(n * p.kv_width), T(0)); a.v = a.k;
+  linear_fwd(a.xn1.data(), L.wq.data(), (const T*)nullptr, n, E, p.q_width, a.q.data());
+  linear_fwd(a.xn1.data(), L.wk.data(), (const T*)nullptr, n, E, p.kv_width, a.k.data());
+  linear_fwd(a.xn1.data(), L.wv.data(), (const T*)nullptr, n, E, p.kv_width, a.v.data());
+  qk_norm_fwd(a.q, L.q_norm, n * p.n_head, D, eps, a.q_pre, a.rq);
+  qk_norm_fwd(a.k, L.k_norm, n * p.n_head_kv, D, eps, a.k_pre, a.rk);
+  rope_fwd(a.q.data(), n, p.n_head, D, 0, p.rope_theta, hp.rope_scale, hp.rope);
+  rope_fwd(a.k.data(), n, p.n_head_kv, D, 0, p.rope_theta, hp.rope_scale, hp.rope);
+  const AttnShape s{n, p.n_head, p.n_head_kv, D, p.window, p.attn_scale};
+  a.att.assign(a.q.size(), T(0)); a.P.assign(size_t(p.n_head * n * n), T(0));
+  attention_fwd(a.q.data(), a.k.data(), a.v.data(), s, a.att.data(), a.P.data());
+  a.o.assign(size_t(n * E), T(0));
+  linear_fwd(a.att.data(), L.wo.data(), (const T*)nullptr, n, p.q_width, E, a.o.data());
+  Vec<T> o2 = a.o;
+  if (!L.attn_post_norm.empty()) {
+    a.rpo.assign(size_t(n), T(0));
+    rmsnorm_fwd(a.o.data(), L.attn_post_norm.data(), n, E, eps, o2.data(), a.rpo.data());
+  }
+  a.x1 = x;
+  for (size_t i = 0; i < a.x1.size(); ++i) a.x1[i] += o2[i];
+  a.xn2.assign(size_t(n * E), T(0)); a.r2.assign(size_t(n), T(0));
+  rmsnorm_fwd(a.x1.data(), L.ffn_norm.data(), n, E, eps, a.xn2.data(), a.r2.data());
+  a.g.assign(size_t(n * F), T(0)); a.u = a.g; a.h = a.g;
+  linear_fwd(a.xn2.data(), L.w_gate.data(), (const T*)nullptr, n, E, F, a.g.data());
+  linear_fwd(a.xn2.data(), L.w_up.data(), (const T*)nullptr, n, E, F, a.u.data());
+  glu_fwd(a.g.data(), a.u.data(), n * F, hp.act, a.h.data());
+  a.d.assign(size_t(n * E), T(0));
+  linear_fwd(a.h.data(), L.w_down.data(), (const T*)nullptr, n, F, E, a.d.data());
+}
+
+// The block's output: x1 + post_norm(d).
+template <class T> Vec<T> block_out(const Model& m, const typename Weights<T>::Layer& L, int64_t n, LayerActs<T>& a) {
+  const int64_t E = m.hp.n_embd;
+  Vec<T> d2 = a.d;
+  if (!L.ffn_post_norm.empty()) {
+    a.rpd.assign(size_t(n), T(0));
+    rmsnorm_fwd(a.d.data(), L.ffn_post_norm.data(), n, E, T(m.hp.norm_eps), d2.data(), a.rpd.data());
+  }
+  Vec<T> x2 = a.x1;
+  for (size_t i = 0; i < x2.size(); ++i) x2[i] += d2[i];
+  return x2;
+}
+
+// dy through an optional RMSNorm (post-norms): the gradient of its input.
+template <class T> Vec<T> post_norm_bwd(const Vec<T>& dy, const Vec<T>& x, const Vec<T>& w, const Vec<T>& rstd,
+                                        int64_t n, int64_t E, Vec<T>& dw) {
+  if (w.empty()) return dy;
+  Vec<T> dx(dy.size(), T(0));
+  rmsnorm_bwd(dy.data(), x.data(), w.data(), rstd.data(), n, E, dx.data(), dw.data());
+  return dx;
+}
+
+template <class T> void ffn_bwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                typename Weights<T>::Layer& G, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
+  const int64_t E = m.hp.n_embd, F = p.n_ff;
+  const Vec<T> dd = post_norm_bwd(dx, a.d, L.ffn_post_norm, a.rpd, n, E, G.ffn_post_norm);
+  Vec<T> dh(size_t(n * F), T(0)), dg = dh, du = dh, dxn2(size_t(n * E), T(0));
+  linear_bwd(dd.data(), a.h.data(), L.w_down.data(), n, F, E, dh.data(), G.w_down.data(), (T*)nullptr);
+  glu_bwd(dh.data(), a.g.data(), a.u.data(), n * F, m.hp.act, dg.data(), du.data());
+  linear_bwd(dg.data(), a.xn2.data(), L.w_gate.data(), n, E, F, dxn2.data(), G.w_gate.data(), (T*)nullptr);
+  linear_bwd(du.data(), a.xn2.data(), L.w_up.data(), n, E, F, dxn2.data(), G.w_up.data(), (T*)nullptr);
+  rmsnorm_bwd(dxn2.data(), a.x1.data(), L.ffn_norm.data(), a.r2.data(), n, E, dx.data(), G.ffn_norm.data());
+}
+
+// Gradient through rope and the optional QK-norm: dq holds d(rotated q) in, d(projection) out.
+template <class T> void qk_bwd(Vec<T>& dq, int64_t n, int64_t heads, const LayerPlan& p, const Model& m,
+                               const Vec<T>& w, const Vec<T>& pre, const Vec<T>& rstd, Vec<T>& dw) {
+  rope_bwd(dq.data(), n, heads, p.head_dim, 0, p.rope_theta, m.hp.rope_scale, m.hp.rope);
+  if (w.empty()) return;
+  Vec<T> d(dq.size(), T(0));
+  rmsnorm_bwd(dq.data(), pre.data(), w.data(), rstd.data(), n * heads, p.head_dim, d.data(), dw.data());
+  dq = std::move(d);
+}
+
+template <class T> void attn_bwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                 typename Weights<T>::Layer& G, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
+  const int64_t E = m.hp.n_embd;
+  const Vec<T> dout = post_norm_bwd(dx, a.o, L.attn_post_norm, a.rpo, n, E, G.attn_post_norm);
+  Vec<T> datt(a.att.size(), T(0)), dq(a.q.size(), T(0)), dk(a.k.size(), T(0)), dv(a.v.size(), T(0));
+  linear_bwd(dout.data(), a.att.data(), L.wo.data(), n, p.q_width, E, datt.data(), G.wo.data(), (T*)nullptr);
+  const AttnShape s{n, p.n_head, p.n_head_kv, p.head_dim, p.window, p.attn_scale};
+  attention_bwd(datt.data(), a.q.data(), a.k.data(), a.v.data(), a.P.data(), s, dq.data(), dk.data(), dv.data());
+  qk_bwd(dq, n, p.n_head, p, m, L.q_norm, a.q_pre, a.rq, G.q_norm);
+  qk_bwd(dk, n, p.n_head_kv, p, m, L.k_norm, a.k_pre, a.rk, G.k_norm);
+  Vec<T> dxn1(size_t(n * E), T(0));
+  linear_bwd(dq.data(), a.xn1.data(), L.wq.data(), n, E, p.q_width, dxn1.data(), G.wq.data(), (T*)nullptr);
+  linear_bwd(dk.data(), a.xn1.data(), L.wk.data(), n, E, p.kv_width, dxn1.data(), G.wk.data(), (T*)nullptr);
+  linear_bwd(dv.data(), a.xn1.data(), L.wv.data(), n, E, p.kv_width, dxn1.data(), G.wv.data(), (T*)nullptr);
+  rmsnorm_bwd(dxn1.data(), a.x0.data(), L.attn_norm.data(), a.r1.data(), n, E, dx.data(), G.attn_norm.data());
+}
+
+template <class T> struct Run {
+  std::vector<LayerActs<T>> acts;
+  Vec<T> xl, xf, rf, logits;
+};
+
+template <class T> void check_plan(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w, int64_t n) {
+  if (int64_t(plan.size()) != m.hp.n_layer || w.layers.size() != plan.size())
+    fail("the training plan has ", plan.size(), " layers, the model ", m.hp.n_layer, " and the weights ", w.layers.size());
+  if (n <= 0) fail("nothing to train on");
+}
+
+template <class T> Run<T> run_forward(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                      const int32_t* ids, int64_t n) {
+  check_plan(m, plan, w, n);
+  const HParams& hp = m.hp;
+  const int64_t E = hp.n_embd, V = hp.n_vocab;
+  for (int64_t t = 0; t < n; ++t)
+    if (ids[t] < 0 || ids[t] >= V) fail("token id ", ids[t], " is outside the vocabulary (", V, ")");
+  Run<T> r;
+  Vec<T> x(size_t(n * E));
+  embedding_fwd(w.tok_embd.data(), ids, n, E, x.data());
+  if (hp.embed_scale) for (T& v : x) v *= T(std::sqrt(double(E)));
+  r.acts.resize(plan.size());
+  for (size_t l = 0; l < plan.size(); ++l) {
+    block_fwd<T>(m, plan[l], w.layers[l], x, n, r.acts[l]);
+    x = block_out<T>(m, w.layers[l], n, r.acts[l]);
+  }
+  r.xl = std::move(x);
+  r.xf.assign(size_t(n * E), T(0)); r.rf.assign(size_t(n), T(0));
+  rmsnorm_fwd(r.xl.data(), w.out_norm.data(), n, E, T(hp.norm_eps), r.xf.data(), r.rf.data());
+  r.logits.assign(size_t(n * V), T(0));
+  const Vec<T>& out = w.output.empty() ? w.tok_embd : w.output;
+  linear_fwd(r.xf.data(), out.data(), (const T*)nullptr, n, E, V, r.logits.data());
+  return r;
+}
+}  // namespace
+
+template <class T> std::vector<T> logits(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                         const int32_t* ids, int64_t n) {
+  return run_forward(m, plan, w, ids, n).logits;
+}
+
+template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                        const int32_t* ids, const int32_t* targets, int64_t n, Weights<T>* grad) {
+  Run<T> r = run_forward(m, plan, w, ids, n);
+  const HParams& hp = m.hp;
+  const int64_t E = hp.n_embd, V = hp.n_vocab;
+  if (!grad) return cross_entropy<T>(r.logits.data(), targets, n, V, nullptr);
+  Vec<T> dlogits(r.logits.size(), T(0)), dxf(size_t(n * E), T(0)), dx(size_t(n * E), T(0));
+  const double loss = cross_entropy(r.logits.data(), targets, n, V, dlogits.data());
+  const bool is_tied = w.output.empty();
+  linear_bwd(dlogits.data(), r.xf.data(), (is_tied ? w.tok_embd : w.output).data(), n, E, V, dxf.data(),
+             (is_tied ? grad->tok_embd : grad->output).data(), (T*)nullptr);
+  rmsnorm_bwd(dxf.data(), r.xl.data(), w.out_norm.data(), r.rf.data(), n, E, dx.data(), grad->out_norm.data());
+  for (size_t l = plan.size(); l-- > 0;) {
+    ffn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], n, r.acts[l], dx);
+    attn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], n, r.acts[l], dx);
+  }
+  if (hp.embed_scale) for (T& v : dx) v *= T(std::sqrt(double(E)));
+  embedding_bwd(dx.data(), ids, n, E, grad->tok_embd.data());
+  return loss;
+}
+
+template struct Weights<float>;
+template struct Weights<double>;
+template double loss_and_grad<float>(const Model&, const std::vector<LayerPlan>&, const Weights<float>&, const int32_t*,
+                                     const int32_t*, int64_t, Weights<float>*);
+template double loss_and_grad<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,
+                                      const int32_t*, const int32_t*, int64_t, Weights<double>*);
+template std::vector<float> logits<float>(const Model&, const std::vector<LayerPlan>&, const Weights<float>&,
+                                          const int32_t*, int64_t);
+template std::vector<double> logits<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,
+                                            const int32_t*, int64_t);
+
+}  // namespace slimlm::train

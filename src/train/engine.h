@@ -1,0 +1,44 @@
+// The training engine's model: a full-precision master copy of a model's weights (any storage
+// type is dequantized once), a forward pass that keeps what the backward needs, and the
+// backward through every block. The layers are walked with the same per-layer plan the
+// inference forward pass reads (model/plan.h): head counts, sliding window, RoPE base and
+// attention scale come from there. Families: llama (SmolLM2, Llama, llama2.c) and gemma3
+// (QK-norm, post-norms, GeGLU, scaled embeddings, local/global layers).
+#pragma once
+#include "model/model.h"
+#include "model/plan.h"
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace slimlm::train {
+
+// Master weights in T (float for training, double for gradient checks); the same shapes serve
+// as gradients. Empty vectors: the tensor is absent (e.g. no QK-norm, or a tied output).
+template <class T> struct Weights {
+  struct Layer {
+    std::vector<T> attn_norm, wq, wk, wv, wo, q_norm, k_norm, attn_post_norm;
+    std::vector<T> ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+  };
+  std::vector<T> tok_embd, out_norm, output;  // output empty: tied to tok_embd
+  std::vector<Layer> layers;
+
+  static Weights from_model(const Model& m);
+  Weights zeros_like() const;
+  // Calls f(name, tensor) for every present tensor, in a fixed order (GGUF-style names).
+  void each(const std::function<void(const std::string&, std::vector<T>&)>& f);
+  size_t n_params();
+};
+
+// Next-token loss over one sequence: tokens ids[0..n) at positions 0..n-1, targets[t] the token
+// that should follow ids[t] (< 0: not scored). Returns the mean cross-entropy; when grad is not
+// null, adds dLoss/dW to it.
+template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                        const int32_t* ids, const int32_t* targets, int64_t n, Weights<T>* grad);
+
+// Logits (n x vocab) of the engine's forward pass, for checks against the inference runtime.
+template <class T> std::vector<T> logits(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                         const int32_t* ids, int64_t n);
+
+}  // namespace slimlm::train

@@ -1,0 +1,31 @@
+// Float64 central finite differences against an analytic gradient.
+#pragma once
+#include <gtest/gtest.h>
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <vector>
+
+namespace slimlm::test {
+// ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over the entries idx of x (all when idx is
+// empty), numeric = (loss(x + h) − loss(x − h)) / 2h. Fails the test when both are zero there.
+inline double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& loss,
+                       const std::vector<size_t>& idx = {}, double h = 1e-6) {
+  double diff = 0, na = 0, nn = 0;
+  for (size_t s = 0; s < (idx.empty() ? x.size() : idx.size()); ++s) {
+    const size_t i = idx.empty() ? s : idx[s];
+    const double keep = x[i];
+    x[i] = keep + h;
+    const double up = loss();
+    x[i] = keep - h;
+    const double down = loss();
+    x[i] = keep;
+    const double num = (up - down) / (2 * h);
+    diff += (num - analytic[i]) * (num - analytic[i]);
+    na += analytic[i] * analytic[i];
+    nn += num * num;
+  }
+  EXPECT_GT(std::max(na, nn), 1e-20) << "a zero gradient checks nothing";
+  return std::sqrt(diff / std::max({na, nn, 1e-300}));
+}
+}  // namespace slimlm::test

@@ -1,0 +1,124 @@
+// The training engine on whole models: its forward pass against the independent float64
+// reference forward, and its gradient of the next-token loss against float64 central
+// differences, on two-layer models of both families (llama: stories260K cut to two blocks;
+// gemma3: the same weights with Gemma's QK-norm, post-norms, GeGLU, scaled embeddings and a
+// local (sliding-window) layer before a global one).
+#include "core/error.h"
+#include "finite_diff.h"
+#include "model/plan.h"
+#include "reference_forward.h"
+#include "test_util.h"
+#include "train/engine.h"
+#include <gtest/gtest.h>
+#include <cmath>
+#include <random>
+
+using namespace slimlm;
+using namespace slimlm::test;
+
+namespace {
+std::unique_ptr<Model> two_layers(bool gemma) {
+  auto m = load_model(stories());
+  m->blocks.resize(2);
+  m->hp.n_layer = 2;
+  if (!gemma) return m;
+  HParams& hp = m->hp;
+  hp.arch = "gemma3";
+  hp.qk_norm = hp.post_norms = hp.embed_scale = true;
+  hp.act = Activation::GeLU;
+  hp.rope = RopeType::Neox;
+  hp.sliding_window = 3;
+  hp.swa_layer = {1, 0};
+  hp.rope_theta_swa = 10000.f;
+  hp.rope_theta = 1e6f;
+  hp.attn_scale = 0.3f;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> d(1.0f, 0.2f);
+  auto norm = [&](const std::string& name, int64_t w) {
+    std::vector<float> v(static_cast<size_t>(w));
+    for (auto& x : v) x = d(rng);
+    return Tensor::from_f32(name, {w}, v.data());
+  };
+  for (Block& b : m->blocks) {
+    b.q_norm = norm("q_norm", hp.head_dim);
+    b.k_norm = norm("k_norm", hp.head_dim);
+    b.attn_post_norm = norm("attn_post_norm", hp.n_embd);
+    b.ffn_post_norm = norm("ffn_post_norm", hp.n_embd);
+  }
+  return m;
+}
+std::vector<int32_t> some_ids(int n) {
+  std::vector<int32_t> ids = {1};
+  for (int i = 1; i < n; ++i) ids.push_back(int32_t((i * 97 + 13) % 509 + 2));
+  return ids;
+}
+}  // namespace
+
+class TrainEngine : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TrainEngine, ForwardMatchesFloat64Reference) {
+  auto m = two_layers(GetParam());
+  const auto ids = some_ids(9);
+  const auto plan = make_plan(*m, KvType::F32, int64_t(ids.size()));
+  const auto w = train::Weights<double>::from_model(*m);
+  const auto got = train::logits(*m, plan, w, ids.data(), int64_t(ids.size()));
+  const auto ref = reference_logits(*m, ids);
+  ASSERT_EQ(got.size(), ref.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    worst = std::max(worst, std::fabs(got[i] - ref[i]));
+    scale = std::max(scale, std::fabs(ref[i]));
+  }
+  // 5e-9 relative on llama: the plan holds 1/sqrt(head_dim) in float (as the runtime uses it),
+  // the reference in double
+  EXPECT_LT(worst, 1e-7 * scale) << "largest logit " << scale;
+  // float master weights: the same up to float rounding
+  const auto wf = train::Weights<float>::from_model(*m);
+  const auto gf = train::logits(*m, plan, wf, ids.data(), int64_t(ids.size()));
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(gf[i], ref[i], 1e-3 * scale);
+}
+
+TEST_P(TrainEngine, GradientMatchesFiniteDifferences) {
+  auto m = two_layers(GetParam());
+  auto ids = some_ids(8);
+  std::vector<int32_t> tgt(ids.begin() + 1, ids.end());
+  tgt.push_back(-1);
+  tgt[2] = -1;  // an unscored position
+  const int64_t n = int64_t(ids.size());
+  const auto plan = make_plan(*m, KvType::F32, n);
+  auto w = train::Weights<double>::from_model(*m);
+  auto g = w.zeros_like();
+  const double loss = train::loss_and_grad(*m, plan, w, ids.data(), tgt.data(), n, &g);
+  EXPECT_GT(loss, 0.5);
+  auto f = [&] { return train::loss_and_grad<double>(*m, plan, w, ids.data(), tgt.data(), n, nullptr); };
+  EXPECT_NEAR(f(), loss, 1e-12);
+  std::vector<std::vector<double>*> grads;
+  g.each([&](const std::string&, std::vector<double>& t) { grads.push_back(&t); });
+  size_t i = 0, tensors = 0;
+  std::mt19937 rng(3);
+  w.each([&](const std::string& name, std::vector<double>& t) {
+    std::vector<double>& gt = *grads[i++];
+    ASSERT_EQ(gt.size(), t.size()) << name;
+    std::vector<size_t> idx;
+    for (int s = 0; s < 24; ++s)  // embeddings: half the samples in rows of the tokens used
+      idx.push_back(name == "token_embd.weight" && s % 2 == 0
+                        ? size_t(ids[size_t(s / 2) % ids.size()]) * size_t(m->hp.n_embd) + size_t(s)
+                        : rng() % t.size());
+    EXPECT_LT(fd_error(t, gt, f, idx, 1e-5), 1e-4) << name;
+    ++tensors;
+  });
+  EXPECT_EQ(tensors, GetParam() ? 2u * 13 + 2 : 2u * 9 + 2);  // tied output: no output.weight
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TrainEngine, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "gemma3" : "llama"; });
+
+TEST(TrainEngineErrors, BadTokenAndShapeMismatchAreRefused) {
+  auto m = two_layers(false);
+  const auto plan = make_plan(*m, KvType::F32, 4);
+  auto w = train::Weights<float>::from_model(*m);
+  const int32_t bad[2] = {1, 100000}, ok[2] = {1, 5}, tgt[2] = {5, -1};
+  EXPECT_THROW(train::loss_and_grad<float>(*m, plan, w, bad, tgt, 2, nullptr), Error);
+  w.layers.pop_back();
+  EXPECT_THROW(train::loss_and_grad<float>(*m, plan, w, ok, tgt, 2, nullptr), Error);
+}
