@@ -1,0 +1,143 @@
+#include "train/trainer.h"
+#include "core/error.h"
+#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+namespace slimlm::train {
+
+Packed pack(const std::vector<int32_t>& tokens, int64_t seq, double heldout) {
+  if (seq < 2 || seq > (1 << 16)) fail("sequence length ", seq, " is out of range [2, 65536]");
+  if (!(heldout >= 0 && heldout < 1)) fail("held-out fraction ", heldout, " is out of range [0, 1)");
+  const int64_t count = int64_t(tokens.size()) / (seq + 1);
+  if (count < 1) fail("the data (", tokens.size(), " tokens) is shorter than one sequence of ", seq + 1);
+  const int64_t held = heldout > 0 ? std::max<int64_t>(1, int64_t(std::ceil(heldout * double(count)))) : 0;
+  if (held >= count) fail("the data (", count, " sequences of ", seq + 1, ") leaves nothing to train on after the held-out split");
+  Packed p;
+  p.seq = seq;
+  for (int64_t i = 0; i < count; ++i) {
+    auto first = tokens.begin() + i * (seq + 1);
+    (i < count - held ? p.train : p.heldout).emplace_back(first, first + seq + 1);
+  }
+  return p;
+}
+
+void TrainOptions::validate() const {
+  if (accum < 1 || accum > 4096) fail("gradient accumulation ", accum, " is out of range [1, 4096]");
+  opt.validate();
+}
+
+Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
+    : m_(m), o_(o), data_(std::move(data)), opt_(o.opt) {
+  o.validate();
+  if (data_.train.empty()) fail("no training sequences");
+  plan_ = make_plan(m, KvType::F32, data_.seq);
+  w_ = Weights<float>::from_model(m);
+  g_ = w_.zeros_like();
+  w_.each([&](const std::string&, std::vector<float>& t) {  // AdamW's moments start at zero
+    opt_.m().emplace_back(t.size(), 0.f);
+    opt_.v().emplace_back(t.size(), 0.f);
+  });
+}
+
+const std::vector<int32_t>& Trainer::sequence(int64_t k) const {
+  const int64_t n = int64_t(data_.train.size()), epoch = k / n;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(o_.seed * 1000003ull + uint64_t(epoch));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(rng() % uint64_t(i + 1))]);
+  return data_.train[size_t(order[size_t(k % n)])];
+}
+
+void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log) {
+  const int64_t seq = data_.seq;
+  while (opt_.steps_done() < until) {
+    const int64_t step = opt_.steps_done();
+    g_.each([](const std::string&, std::vector<float>& t) { std::fill(t.begin(), t.end(), 0.f); });
+    double loss = 0;
+    for (int64_t j = 0; j < o_.accum; ++j) {
+      const std::vector<int32_t>& s = sequence(step * o_.accum + j);
+      loss += loss_and_grad(m_, plan_, w_, s.data(), s.data() + 1, seq, &g_) / double(o_.accum);
+    }
+    if (o_.accum > 1)
+      g_.each([&](const std::string&, std::vector<float>& t) {
+        for (float& x : t) x /= float(o_.accum);
+      });
+    const double norm = clip_grad_norm(g_, o_.opt.clip);
+    if (!std::isfinite(loss) || !std::isfinite(norm))
+      fail("step ", step + 1, ": the ", std::isfinite(loss) ? "gradient" : "loss", " is not finite; stopped before "
+           "updating the weights (the last checkpoint written is the last good one)");
+    const double lr = opt_.step(w_, g_);
+    if (log) log({step + 1, loss, lr, norm});
+  }
+}
+
+double Trainer::heldout_loss() {
+  if (data_.heldout.empty()) fail("no held-out sequences");
+  double sum = 0;
+  for (const auto& s : data_.heldout)
+    sum += loss_and_grad<float>(m_, plan_, w_, s.data(), s.data() + 1, data_.seq, nullptr);
+  return sum / double(data_.heldout.size());
+}
+
+namespace {
+constexpr char kMagic[8] = {'S', 'L', 'M', 'C', 'K', 'P', 'T', '1'};
+
+nlohmann::json shape_of(const Model& m, Weights<float>& w) {
+  nlohmann::json t = nlohmann::json::array();
+  w.each([&](const std::string& name, std::vector<float>& v) { t.push_back({name, v.size()}); });
+  return {{"arch", m.hp.arch}, {"n_vocab", m.hp.n_vocab}, {"n_embd", m.hp.n_embd}, {"n_layer", m.hp.n_layer},
+          {"tensors", t}};
+}
+}  // namespace
+
+void Trainer::save(const std::string& path) {
+  const nlohmann::json head = {{"shape", shape_of(m_, w_)}, {"step", opt_.steps_done()}, {"seed", o_.seed}};
+  const std::string h = head.dump(), tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) fail("cannot write ", tmp);
+    const uint64_t len = h.size();
+    f.write(kMagic, 8);
+    f.write(reinterpret_cast<const char*>(&len), 8);
+    f.write(h.data(), std::streamsize(len));
+    size_t i = 0;
+    w_.each([&](const std::string&, std::vector<float>& t) {
+      for (const std::vector<float>* v : {&t, &opt_.m()[i], &opt_.v()[i]})
+        f.write(reinterpret_cast<const char*>(v->data()), std::streamsize(v->size() * sizeof(float)));
+      ++i;
+    });
+    if (!f.flush()) fail("cannot write ", tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void Trainer::resume(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  uint64_t len = 0;
+  if (!f || !f.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0 || !f.read(reinterpret_cast<char*>(&len), 8) ||
+      len > (1u << 26))
+    fail(path, " is not a slimlm training checkpoint");
+  std::string h(len, '\0');
+  if (!f.read(h.data(), std::streamsize(len))) fail(path, " is truncated");
+  const nlohmann::json head = nlohmann::json::parse(h, nullptr, false);
+  if (head.is_discarded() || !head.contains("shape") || !head.contains("step")) fail(path, " has a damaged header");
+  if (head["shape"] != shape_of(m_, w_)) fail("checkpoint ", path, " is for another model or shape");
+  size_t i = 0;
+  w_.each([&](const std::string&, std::vector<float>& t) {
+    for (std::vector<float>* v : {&t, &opt_.m()[i], &opt_.v()[i]})
+      if (!f.read(reinterpret_cast<char*>(v->data()), std::streamsize(v->size() * sizeof(float))))
+        fail(path, " is truncated");
+    ++i;
+  });
+  opt_.set_steps_done(head["step"].get<int64_t>());
+}
+
+}  // namespace slimlm::train

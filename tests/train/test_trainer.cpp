@@ -1,0 +1,133 @@
+// The training loop on stories260K (a real model): AdamW against its formula, the schedule,
+// loss going down, exact resume from a checkpoint, and refusals (other model, NaN, bad data).
+#include "core/error.h"
+#include "test_util.h"
+#include "train/trainer.h"
+#include <gtest/gtest.h>
+#include <cmath>
+#include <filesystem>
+
+using namespace slimlm;
+using namespace slimlm::test;
+using namespace slimlm::train;
+
+namespace {
+std::vector<int32_t> pattern_tokens(int n) {  // a learnable stream: 1, then a repeating cycle
+  std::vector<int32_t> t;
+  for (int i = 0; i < n; ++i) t.push_back(i % 17 == 0 ? 1 : int32_t(20 + (i * 7) % 40));
+  return t;
+}
+TrainOptions options(int64_t total) {
+  TrainOptions o;
+  o.accum = 2;
+  o.opt.lr = 1e-2;
+  o.opt.warmup = 2;
+  o.opt.total = total;
+  o.opt.weight_decay = 0.01;
+  return o;
+}
+}  // namespace
+
+TEST(TrainOptim, AdamWFirstStepFollowsItsFormula) {
+  Weights<float> w, g;
+  w.tok_embd = {0.5f, -1.0f, 2.0f};
+  w.out_norm = {1.0f, 1.0f};
+  g.tok_embd = {0.1f, -0.2f, 0.0f};
+  g.out_norm = {0.3f, -0.3f};
+  AdamWOptions o;
+  o.lr = 0.01;
+  o.weight_decay = 0.1;
+  o.clip = 0;
+  AdamW opt(o);
+  EXPECT_DOUBLE_EQ(opt.step(w, g), 0.01);
+  // step 1: m̂ = g, v̂ = g², so the update is g / (|g| + eps) plus decay on matrices only
+  const double want[3] = {0.5 - 0.01 * (1 + 0.1 * 0.5), -1.0 - 0.01 * (-1 - 0.1), 2.0 - 0.01 * (0 + 0.1 * 2.0)};
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(w.tok_embd[size_t(i)], want[i], 1e-6) << i;
+  EXPECT_NEAR(w.out_norm[0], 1.0 - 0.01, 1e-6);  // a norm weight: no decay
+  EXPECT_NEAR(w.out_norm[1], 1.0 + 0.01, 1e-6);
+}
+
+TEST(TrainOptim, WarmupThenCosineAndRangeChecks) {
+  AdamWOptions o;
+  o.lr = 1e-3;
+  o.warmup = 4;
+  o.total = 104;
+  o.min_lr_ratio = 0.1;
+  EXPECT_DOUBLE_EQ(lr_at(o, 0), 2.5e-4);
+  EXPECT_DOUBLE_EQ(lr_at(o, 3), 1e-3);
+  EXPECT_NEAR(lr_at(o, 54), 0.55e-3, 1e-12);  // half way down the cosine
+  EXPECT_NEAR(lr_at(o, 104), 1e-4, 1e-12);
+  EXPECT_NEAR(lr_at(o, 500), 1e-4, 1e-12);
+  Weights<float> g;
+  g.tok_embd = {3.0f, 4.0f};
+  EXPECT_DOUBLE_EQ(clip_grad_norm(g, 1.0), 5.0);
+  EXPECT_NEAR(g.tok_embd[0], 0.6f, 1e-7);
+  for (double bad : {-1.0, 0.0, 2.0, double(NAN)}) {
+    AdamWOptions b;
+    b.lr = bad;
+    EXPECT_THROW(b.validate(), Error) << bad;
+  }
+  AdamWOptions b;
+  b.warmup = 10;
+  b.total = 5;
+  EXPECT_THROW(b.validate(), Error);
+}
+
+TEST(Trainer, LossFallsAndResumeIsExact) {
+  auto m = load_model(stories());
+  const Packed data = pack(pattern_tokens(33 * 12), 32, 0.2);
+  ASSERT_EQ(data.train.size(), 9u);
+  ASSERT_EQ(data.heldout.size(), 3u);
+  Trainer a(*m, options(12), data);
+  const double held0 = a.heldout_loss();
+  std::vector<StepLog> full;
+  a.run(12, [&](const StepLog& s) { full.push_back(s); });
+  ASSERT_EQ(full.size(), 12u);
+  EXPECT_LT(full.back().loss, 0.65 * full.front().loss);  // 6.24 -> 3.69 here
+  EXPECT_LT(a.heldout_loss(), 0.7 * held0);
+
+  const std::string ckpt = temp_path("trainer.ckpt");
+  Trainer b(*m, options(12), data);
+  b.run(3);
+  b.save(ckpt);
+  Trainer c(*m, options(12), data);
+  c.resume(ckpt);
+  EXPECT_EQ(c.steps_done(), 3);
+  std::vector<StepLog> tail;
+  c.run(12, [&](const StepLog& s) { tail.push_back(s); });
+  ASSERT_EQ(tail.size(), 9u);
+  for (size_t i = 0; i < tail.size(); ++i) {
+    EXPECT_EQ(tail[i].step, full[i + 3].step);
+    EXPECT_EQ(tail[i].loss, full[i + 3].loss) << "step " << tail[i].step;  // bit for bit
+  }
+  EXPECT_EQ(c.weights().tok_embd, a.weights().tok_embd);
+  std::filesystem::remove(ckpt);
+}
+
+TEST(Trainer, RefusesOtherModelsNanAndShortData) {
+  auto m = load_model(stories());
+  const Packed data = pack(pattern_tokens(33 * 4), 32, 0);
+  const std::string ckpt = temp_path("trainer-other.ckpt");
+  Trainer t(*m, options(4), data);
+  t.save(ckpt);
+  auto small = load_model(stories());
+  small->blocks.resize(2);
+  small->hp.n_layer = 2;
+  Trainer other(*small, options(4), data);
+  EXPECT_THROW(other.resume(ckpt), Error);
+  std::filesystem::remove(ckpt);
+  EXPECT_THROW(t.resume(stories()), Error);  // not a checkpoint at all
+
+  t.weights().layers[0].wq[0] = NAN;
+  const auto before = t.weights().tok_embd;
+  try {
+    t.run(1);
+    FAIL() << "a NaN loss must stop training";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("step 1"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(t.weights().tok_embd, before) << "no update after a non-finite loss";
+  EXPECT_EQ(t.steps_done(), 0);
+  EXPECT_THROW(pack(pattern_tokens(20), 32, 0), Error);
+  EXPECT_THROW(pack(pattern_tokens(40), 32, 0.5), Error);  // held-out split leaves no training data
+}
