@@ -4,9 +4,18 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <random>
 #include <vector>
 
 namespace slimlm::test {
+// n normal(0, sd) values from a seeded generator.
+inline std::vector<double> randn(size_t n, uint32_t seed, double sd = 1.0) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> d(0.0, sd);
+  std::vector<double> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
 // ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over the entries idx of x (all when idx is
 // empty), numeric = (loss(x + h) − loss(x − h)) / 2h. Fails the test when both are zero there.
 inline double fd_error(std::vector<double>& x, const std::vector<double>& analytic, const std::function<double()>& loss,

@@ -13,13 +13,7 @@ using namespace slimlm::train;
 using Vec = std::vector<double>;
 
 namespace {
-Vec randn(size_t n, uint32_t seed, double sd = 1.0) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> d(0.0, sd);
-  Vec v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::randn;
 double dot(const Vec& a, const Vec& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
