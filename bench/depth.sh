@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Speed with a filled KV cache: pp512 and tg128 after DEPTH positions (default 1024) for SmolLM2
-# q4_0 / f16 and Gemma 3 Q4_K_M, slimlm (`bench -d`) and, if LLAMA_BENCH points to llama-bench,
-# llama.cpp (`-d`, its defaults: f16 K/V, flash attention) on the same files in the same run.
+# q4_0 / f16 and Gemma 3 Q4_K_M, slimlm (`bench -d`) and llama.cpp's llama-bench (`-d`, its
+# defaults: f16 K/V, flash attention) on the same files in the same run; llama-bench is the peer
+# build of scripts/peer-llamacpp.sh (LLAMA_BENCH=path overrides it, LLAMA_BENCH= runs slimlm alone).
 # slimlm's cache is f32 (its default); the files come from bench/run.sh / scripts/fetch-models.sh.
-#   LD_LIBRARY_PATH=/work/oracle/build/bin LLAMA_BENCH=/work/oracle/build/bin/llama-bench bench/depth.sh
+#   bench/depth.sh      DEPTH=2048 REPS=1 bench/depth.sh
 # Writes bench/results/depth-smollm2.json and prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/peer.sh
+LLAMA_BENCH=${LLAMA_BENCH-$peer_bin/llama-bench}
+if [ -n "$LLAMA_BENCH" ] && [ ! -x "$LLAMA_BENCH" ]; then
+  echo "no llama-bench at $LLAMA_BENCH (slimlm alone): $peer_hint" >&2
+  LLAMA_BENCH=
+fi
 depth=${DEPTH:-1024}
 threads=${THREADS:-2}
 reps=${REPS:-3}
@@ -25,7 +32,7 @@ for f in models/smollm2-q4_0.gguf models/smollm2-f16.gguf "$gemma"; do
   ./build/slimlm bench "$f" -p 512 -n 128 -d "$depth" -r "$reps" -t "$threads" --json > "$tmp/$n.s"
   echo null > "$tmp/$n.l"
   if [ -n "${LLAMA_BENCH:-}" ]; then
-    "$LLAMA_BENCH" -m "$f" -p 512 -n 128 -d "$depth" -t "$threads" -r "$reps" -o json > "$tmp/$n.l" 2>/dev/null || echo null > "$tmp/$n.l"
+    LD_LIBRARY_PATH=$(dirname "$LLAMA_BENCH") "$LLAMA_BENCH" -m "$f" -p 512 -n 128 -d "$depth" -t "$threads" -r "$reps" -o json > "$tmp/$n.l" 2>/dev/null || echo null > "$tmp/$n.l"
   fi
   runs+=("$n")
 done

@@ -3,15 +3,18 @@
 # over more windows: slimlm eval (KLD / top-1 against the f32 model) and stock llama.cpp's
 # llama-perplexity on the same file, to see whether the two runtimes' ppl gap shrinks with more
 # text. Prints one line per file and writes bench/results/kquant-recheck-smollm2.json.
+# llama.cpp is the peer build of scripts/peer-llamacpp.sh (.peer/llama.cpp/bin; ORACLE=folder overrides).
 #   CHUNKS=8 TYPE=q2_K METHODS="llama gptq awq+gptq" bench/kquant_llama_ppl.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 chunks=${CHUNKS:-8}
 type=${TYPE:-q2_K}
 methods=${METHODS:-"llama gptq awq+gptq"}
-oracle=${ORACLE:-/work/oracle/build/bin}
+. bench/peer.sh
+oracle=$peer_bin
 wiki=../shared/data/wikitext-2-raw/wiki.test.raw
 f32=${F32:-models/smollm2-f32.gguf}
+need_peer "$oracle/llama-perplexity"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for m in $methods; do

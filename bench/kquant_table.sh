@@ -6,6 +6,7 @@
 # llama-perplexity on the same file (it must load slimlm's output; its ppl should agree with
 # slimlm's). Outputs are cached under .cache/kquant/ (FORCE=1 redoes them);
 # raw JSON: bench/results/kquant-smollm2.json.
+# llama.cpp is the peer build of scripts/peer-llamacpp.sh (.peer/llama.cpp/bin; ORACLE=folder overrides).
 #   bench/kquant_table.sh        TYPES="q4_K_M" METHODS="llama gptq" THREADS=1 bench/kquant_table.sh
 # (runs of different TYPES may go in parallel: each run has its own scratch files; MERGE=1 keeps
 # the other rows of an existing JSON)
@@ -16,7 +17,9 @@ chunks=${CHUNKS:-8}
 calib="--calib-samples ${CALIB_SAMPLES:-32} --calib-len ${CALIB_LEN:-256}"
 types=${TYPES:-"q4_0 q4_K_M q3_K_S q2_K"}
 methods=${METHODS:-"llama rtn gptq awq+gptq"}
-oracle=${ORACLE:-/work/oracle/build/bin}
+. bench/peer.sh
+oracle=$peer_bin
+need_peer "$oracle/llama-quantize" "$oracle/llama-perplexity"
 wiki=../shared/data/wikitext-2-raw/wiki.test.raw
 work=.cache/kquant
 out=bench/results/kquant-smollm2.json

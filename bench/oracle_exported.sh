@@ -5,23 +5,25 @@
 # without AVX2/FMA (same source and settings, other summation orders), and through slimlm, on the
 # first CHUNKS windows of 512 tokens of WikiText-2. The comparison is the oracle test
 # (Oracle.ExportedFileAgainstLlamaCpp), so the numbers and bars are the ones CI checks on the
-# released files. Outside CI; needs the oracle build (tests/data/oracle/README.md):
-#   ORACLE_DUMP  the oracle_dump program (linked against libllama)    default /work/oracle/dump/oracle_dump
-#   ORACLE       folder of the AVX2 build's shared libraries            default /work/oracle/build/bin
-#   ORACLE_AVX   folder holding the AVX build's libggml-cpu.so          default /work/oracle/alt-noavx2
+# released files. Outside CI; needs the peer build with its CPU variants
+# (PEER_AVX=1 scripts/peer-llamacpp.sh), found in .peer/ (PEER_DIR) unless overridden:
+#   ORACLE_DUMP  the oracle_dump program (tools/oracle_dump)     default .peer/oracle_dump/oracle_dump
+#   ORACLE       folder of the build's shared libraries           default .peer/llama.cpp/bin
+#   ORACLE_AVX2  folder holding the AVX2 build's libggml-cpu.so   default .peer/llama.cpp-avx2/bin
+#   ORACLE_AVX   folder holding the AVX build's libggml-cpu.so    default .peer/llama.cpp-avx/bin
 #   FILES        GGUF files   default: llama-quantize's and slimlm's Q2_K mixes, slimlm's GPTQ Q4_0 (.cache/kquant)
 # Writes bench/results/oracle-exported-smollm2.json and prints one line per file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dump=${ORACLE_DUMP:-/work/oracle/dump/oracle_dump}
-lib=${ORACLE:-/work/oracle/build/bin}
-avx=${ORACLE_AVX:-/work/oracle/alt-noavx2}
+. bench/peer.sh
+dump=${ORACLE_DUMP:-$peer_dir/oracle_dump/oracle_dump}
+lib=$peer_bin
+avx2=${ORACLE_AVX2:-$peer_dir/llama.cpp-avx2/bin}
+avx=${ORACLE_AVX:-$peer_dir/llama.cpp-avx/bin}
 chunks=${CHUNKS:-8}
 files=${FILES:-".cache/kquant/llama-q2_K.gguf .cache/kquant/gptq-q2_K.gguf .cache/kquant/awq+gptq-q2_K.gguf .cache/kquant/gptq-q4_0.gguf"}
 wiki=$(realpath ../shared/data/wikitext-2-raw/wiki.test.raw)
-for x in "$dump" "$lib/libllama.so" "$avx/libggml-cpu.so"; do
-  [ -e "$x" ] || { echo "missing $x (see tests/data/oracle/README.md)" >&2; exit 1; }
-done
+need_peer "$dump" "$lib/libllama.so" "$avx2/libggml-cpu.so" "$avx/libggml-cpu.so"
 ./scripts/build.sh >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -29,7 +31,7 @@ for f in $files; do
   [ -s "$f" ] || { echo "missing $f (bench/kquant_table.sh and slimlm quantize make them)" >&2; exit 1; }
   n=$(basename "$f" .gguf)
   echo "== $n" >&2
-  LD_LIBRARY_PATH=$lib "$dump" logits "$tmp/$n.bin" "$chunks" -m "$f" -f "$wiki" -c 512 -b 512 -t 2 > "$tmp/$n.log" 2>&1
+  LD_LIBRARY_PATH=$avx2:$lib "$dump" logits "$tmp/$n.bin" "$chunks" -m "$f" -f "$wiki" -c 512 -b 512 -t 2 > "$tmp/$n.log" 2>&1
   LD_LIBRARY_PATH=$avx:$lib "$dump" logits "$tmp/$n.avx.bin" "$chunks" -m "$f" -f "$wiki" -c 512 -b 512 -t 2 \
     > "$tmp/$n.avx.log" 2>&1
   rc=0
