@@ -1,6 +1,9 @@
 #include "train/ops.h"
+#include "kernels/kernels.h"
+#include "train/attention_gemm.h"
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace slimlm::train {
@@ -40,7 +43,49 @@ template <class T> void rmsnorm_bwd(const T* dy, const T* x, const T* w, const T
   }
 }
 
+namespace {
+// a (r x c, row-major) transposed into out (c x r).
+void transpose(const float* a, int64_t r, int64_t c, std::vector<float>& out) {
+  out.resize(size_t(r * c));
+#pragma omp parallel for schedule(static) if (r * c > 65536)
+  for (int64_t j = 0; j < c; ++j)
+    for (int64_t i = 0; i < r; ++i) out[size_t(j * r + i)] = a[i * c + j];
+}
+// acc += add over m values.
+void add_into(float* acc, const std::vector<float>& add, int64_t m) {
+#pragma omp parallel for schedule(static) if (m > 65536)
+  for (int64_t i = 0; i < m; ++i) acc[i] += add[size_t(i)];
+}
+// The float path on the register-blocked GEMM (kernels::matmul_f32_rows, multi-threaded):
+// dx += dy·W as (Wᵀ)·dy per token, dW += dyᵀ·x as (xᵀ)·(dyᵀ) per output row.
+void linear_bwd_gemm(const float* dy, const float* x, const float* W, int64_t n, int64_t k, int64_t rows, float* dx,
+                     float* dW) {
+  std::vector<float> tr, tmp;
+  if (dx) {
+    transpose(W, rows, k, tr);
+    tmp.resize(size_t(n * k));
+    kernels::matmul_f32_rows(tr.data(), k, rows, dy, rows, n, tmp.data(), k);
+    add_into(dx, tmp, n * k);
+  }
+  if (dW) {
+    std::vector<float> dyt;
+    transpose(x, n, k, tr);
+    transpose(dy, n, rows, dyt);
+    tmp.resize(size_t(rows * k));
+    kernels::matmul_f32_rows(tr.data(), k, n, dyt.data(), n, rows, tmp.data(), k);
+    add_into(dW, tmp, rows * k);
+  }
+}
+}  // namespace
+
 template <class T> void linear_fwd(const T* x, const T* W, const T* b, int64_t n, int64_t k, int64_t rows, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::matmul_f32_rows(W, rows, k, x, k, n, y, rows);
+    if (b)
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r) y[t * rows + r] += b[r];
+    return;
+  }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t r = 0; r < rows; ++r) {
       T acc = b ? b[r] : T(0);
@@ -50,6 +95,13 @@ template <class T> void linear_fwd(const T* x, const T* W, const T* b, int64_t n
 }
 template <class T> void linear_bwd(const T* dy, const T* x, const T* W, int64_t n, int64_t k, int64_t rows, T* dx,
                                    T* dW, T* db) {
+  if constexpr (std::is_same_v<T, float>) {
+    linear_bwd_gemm(dy, x, W, n, k, rows, dx, dW);
+    if (db)
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r) db[r] += dy[t * rows + r];
+    return;
+  }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t r = 0; r < rows; ++r) {
       const T g = dy[t * rows + r];
@@ -93,19 +145,19 @@ template <class T> void rope_bwd(T* dx, int64_t n, int64_t heads, int64_t d, int
   rotate(dx, n, heads, d, pos0, theta, scale, type, -1.0);
 }
 
-namespace {
-int64_t first_key(const AttnShape& s, int64_t t) { return s.window > 0 ? std::max<int64_t>(0, t - s.window + 1) : 0; }
-}  // namespace
-
 template <class T> void attention_fwd(const T* q, const T* k, const T* v, const AttnShape& s, T* out, T* P) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.n >= 16) return attention_fwd_gemm(q, k, v, s, out, P);
+  }
   const int64_t QW = s.H * s.D, KW = s.HKV * s.D, group = s.H / s.HKV;
   std::fill(P, P + s.H * s.n * s.n, T(0));
+#pragma omp parallel for schedule(dynamic) if (s.n * s.n * s.D > 65536)
   for (int64_t h = 0; h < s.H; ++h) {
     const int64_t kh = h / group;
     for (int64_t t = 0; t < s.n; ++t) {
       T* p = P + (h * s.n + t) * s.n;
       const T* qt = q + t * QW + h * s.D;
-      const int64_t j0 = first_key(s, t);
+      const int64_t j0 = s.first_key(t);
       T mx = -INFINITY;
       for (int64_t j = j0; j <= t; ++j) {
         T dot = 0;
@@ -125,34 +177,47 @@ template <class T> void attention_fwd(const T* q, const T* k, const T* v, const 
   }
 }
 
+namespace {
 // dP_j = dout·v_j; dS_j = P_j (dP_j − Σ_i P_i dP_i); dq += scale Σ_j dS_j k_j; dk_j += scale dS_j q;
-// dv_j += P_j dout.
-template <class T> void attention_bwd(const T* dout, const T* q, const T* k, const T* v, const T* P, const AttnShape& s,
-                                      T* dq, T* dk, T* dv) {
-  const int64_t QW = s.H * s.D, KW = s.HKV * s.D, group = s.H / s.HKV;
-  std::vector<T> dp(size_t(s.n));
-  for (int64_t h = 0; h < s.H; ++h) {
-    const int64_t kh = h / group;
-    for (int64_t t = 0; t < s.n; ++t) {
-      const T* p = P + (h * s.n + t) * s.n;
-      const T *dot = dout + t * QW + h * s.D, *qt = q + t * QW + h * s.D;
-      const int64_t j0 = first_key(s, t);
-      T pdp = 0;
-      for (int64_t j = j0; j <= t; ++j) {
-        T acc = 0;
-        for (int64_t i = 0; i < s.D; ++i) acc += dot[i] * v[j * KW + kh * s.D + i];
-        dp[size_t(j)] = acc;
-        pdp += p[j] * acc;
-      }
-      for (int64_t j = j0; j <= t; ++j) {
-        const T ds = p[j] * (dp[size_t(j)] - pdp) * T(s.scale);
-        for (int64_t i = 0; i < s.D; ++i) {
-          dq[t * QW + h * s.D + i] += ds * k[j * KW + kh * s.D + i];
-          dk[j * KW + kh * s.D + i] += ds * qt[i];
-          dv[j * KW + kh * s.D + i] += p[j] * dot[i];
-        }
+// dv_j += P_j dout — for query head h (reading KV head kh) at every token.
+template <class T> void attention_bwd_head(const T* dout, const T* q, const T* k, const T* v, const T* P,
+                                           const AttnShape& s, int64_t h, int64_t kh, std::vector<T>& dp, T* dq, T* dk,
+                                           T* dv) {
+  const int64_t QW = s.H * s.D, KW = s.HKV * s.D;
+  for (int64_t t = 0; t < s.n; ++t) {
+    const T* p = P + (h * s.n + t) * s.n;
+    const T *dot = dout + t * QW + h * s.D, *qt = q + t * QW + h * s.D;
+    const int64_t j0 = s.first_key(t);
+    T pdp = 0;
+    for (int64_t j = j0; j <= t; ++j) {
+      T acc = 0;
+      for (int64_t i = 0; i < s.D; ++i) acc += dot[i] * v[j * KW + kh * s.D + i];
+      dp[size_t(j)] = acc;
+      pdp += p[j] * acc;
+    }
+    for (int64_t j = j0; j <= t; ++j) {
+      const T ds = p[j] * (dp[size_t(j)] - pdp) * T(s.scale);
+      for (int64_t i = 0; i < s.D; ++i) {
+        dq[t * QW + h * s.D + i] += ds * k[j * KW + kh * s.D + i];
+        dk[j * KW + kh * s.D + i] += ds * qt[i];
+        dv[j * KW + kh * s.D + i] += p[j] * dot[i];
       }
     }
+  }
+}
+}  // namespace
+
+template <class T> void attention_bwd(const T* dout, const T* q, const T* k, const T* v, const T* P, const AttnShape& s,
+                                      T* dq, T* dk, T* dv) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.n >= 16) return attention_bwd_gemm(dout, q, k, v, P, s, dq, dk, dv);
+  }
+  const int64_t group = s.H / s.HKV;
+  // one KV head per work item: the query heads of its group are the only writers of its dk, dv
+#pragma omp parallel for schedule(dynamic) if (s.n * s.n * s.D > 65536)
+  for (int64_t kh = 0; kh < s.HKV; ++kh) {
+    std::vector<T> dp(static_cast<size_t>(s.n));
+    for (int64_t h = kh * group; h < (kh + 1) * group; ++h) attention_bwd_head(dout, q, k, v, P, s, h, kh, dp, dq, dk, dv);
   }
 }
 

@@ -36,7 +36,11 @@ template <class T> void rope_bwd(T* dx, int64_t n, int64_t heads, int64_t d, int
 // Causal attention of n tokens: q n x (H·D), k and v n x (HKV·D); query head h reads KV head
 // h / (H / HKV) at positions [max(0, t - window + 1), t] (window 0: all of [0, t]).
 // out n x (H·D); saves the probabilities P (H x n x n, zero outside the causal window).
-struct AttnShape { int64_t n = 0, H = 0, HKV = 0, D = 0, window = 0; double scale = 1; };
+struct AttnShape {
+  int64_t n = 0, H = 0, HKV = 0, D = 0, window = 0;
+  double scale = 1;
+  int64_t first_key(int64_t t) const { return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0; }
+};
 template <class T> void attention_fwd(const T* q, const T* k, const T* v, const AttnShape& s, T* out, T* P);
 template <class T> void attention_bwd(const T* dout, const T* q, const T* k, const T* v, const T* P, const AttnShape& s,
                                       T* dq, T* dk, T* dv);

@@ -109,3 +109,41 @@ TEST(TrainGrad, CrossEntropyIgnoresMaskedTargets) {
   EXPECT_LT(grad_error(z, dz, loss), kBar);
   for (int64_t i = 0; i < V; ++i) EXPECT_EQ(dz[size_t(V + i)], 0.0) << "the masked row has no gradient";
 }
+
+// The float path (GEMM attention for 16 tokens or more, GEMM linears) against the double loops.
+TEST(TrainFloatPath, AttentionAndLinearMatchTheDoubleReference) {
+  for (int64_t window : {0, 7}) {
+    AttnShape s{37, 6, 2, 16, window, 0.25};
+    Vec q = randn(s.n * s.H * s.D, 1), k = randn(s.n * s.HKV * s.D, 2), v = randn(s.n * s.HKV * s.D, 3);
+    Vec dout = randn(q.size(), 4), out(q.size()), P(s.H * s.n * s.n);
+    Vec dq(q.size()), dk(k.size()), dv(v.size());
+    attention_fwd(q.data(), k.data(), v.data(), s, out.data(), P.data());
+    attention_bwd(dout.data(), q.data(), k.data(), v.data(), P.data(), s, dq.data(), dk.data(), dv.data());
+    auto f = [](const Vec& x) { return std::vector<float>(x.begin(), x.end()); };
+    std::vector<float> qf = f(q), kf = f(k), vf = f(v), df = f(dout), of(q.size()), Pf(P.size());
+    std::vector<float> dqf(q.size()), dkf(k.size(), 1.f), dvf(v.size(), 1.f);  // dk, dv start at 1: backward adds
+    attention_fwd(qf.data(), kf.data(), vf.data(), s, of.data(), Pf.data());
+    attention_bwd(df.data(), qf.data(), kf.data(), vf.data(), Pf.data(), s, dqf.data(), dkf.data(), dvf.data());
+    auto worst = [](const Vec& a, const std::vector<float>& b, double offset) {
+      double w = 0;
+      for (size_t i = 0; i < a.size(); ++i) w = std::max(w, std::fabs(a[i] + offset - double(b[i])));
+      return w;
+    };
+    EXPECT_LT(worst(out, of, 0), 1e-5) << window;
+    EXPECT_LT(worst(P, Pf, 0), 1e-6) << window;
+    EXPECT_LT(worst(dq, dqf, 0), 1e-4) << window;
+    EXPECT_LT(worst(dk, dkf, 1), 1e-4) << window;
+    EXPECT_LT(worst(dv, dvf, 1), 1e-4) << window;
+  }
+  const int64_t n = 20, k = 24, rows = 18;
+  Vec x = randn(n * k, 5), W = randn(rows * k, 6), dy = randn(n * rows, 7), y(n * rows), dx(n * k), dW(rows * k);
+  linear_fwd(x.data(), W.data(), (const double*)nullptr, n, k, rows, y.data());
+  linear_bwd(dy.data(), x.data(), W.data(), n, k, rows, dx.data(), dW.data(), (double*)nullptr);
+  std::vector<float> xf(x.begin(), x.end()), Wf(W.begin(), W.end()), dyf(dy.begin(), dy.end());
+  std::vector<float> yf(y.size()), dxf(dx.size()), dWf(dW.size());
+  linear_fwd(xf.data(), Wf.data(), (const float*)nullptr, n, k, rows, yf.data());
+  linear_bwd(dyf.data(), xf.data(), Wf.data(), n, k, rows, dxf.data(), dWf.data(), (float*)nullptr);
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(yf[i], y[i], 1e-4);
+  for (size_t i = 0; i < dx.size(); ++i) ASSERT_NEAR(dxf[i], dx[i], 1e-4);
+  for (size_t i = 0; i < dW.size(); ++i) ASSERT_NEAR(dWf[i], dW[i], 1e-4);
+}
