@@ -45,6 +45,29 @@ template <class T> void Weights<T>::each(const std::function<void(const std::str
   if (!output.empty()) f("output.weight", output);
 }
 
+void store_weights(Weights<float>& w, Model& m) {
+  if (w.layers.size() != m.blocks.size()) fail("the weights have ", w.layers.size(), " layers, the model ", m.blocks.size());
+  auto put = [](Tensor& t, const std::vector<float>& v) {
+    if (v.empty()) return;
+    if (size_t(t.nelements()) != v.size()) fail("tensor ", t.name, " has ", t.nelements(), " values, the weights ", v.size());
+    t = Tensor::from_f32(t.name, t.ne, v.data());
+  };
+  const bool was_tied = tied(m);
+  put(m.tok_embd, w.tok_embd);
+  put(m.out_norm, w.out_norm);
+  if (was_tied) m.output = m.tok_embd;
+  else put(m.output, w.output);
+  for (size_t l = 0; l < m.blocks.size(); ++l) {
+    Block& b = m.blocks[l];
+    const auto& L = w.layers[l];
+    Tensor* dst[] = {&b.attn_norm, &b.wq, &b.wk, &b.wv, &b.wo, &b.q_norm, &b.k_norm, &b.attn_post_norm,
+                     &b.ffn_norm, &b.w_gate, &b.w_up, &b.w_down, &b.ffn_post_norm};
+    const std::vector<float>* src[] = {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.q_norm, &L.k_norm,
+                                       &L.attn_post_norm, &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down, &L.ffn_post_norm};
+    for (size_t i = 0; i < std::size(dst); ++i) put(*dst[i], *src[i]);
+  }
+}
+
 template <class T> Weights<T> Weights<T>::zeros_like() const {
   Weights z = *this;
   z.each([](const std::string&, std::vector<T>& t) { std::fill(t.begin(), t.end(), T(0)); });

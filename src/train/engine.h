@@ -31,6 +31,10 @@ template <class T> struct Weights {
   size_t n_params();
 };
 
+// Writes master weights back into the model's tensors as f32 (names and shapes kept; a tied
+// output stays tied), so the model runs, evaluates and saves as usual.
+void store_weights(Weights<float>& w, Model& m);
+
 // Next-token loss over one sequence: tokens ids[0..n) at positions 0..n-1, targets[t] the token
 // that should follow ids[t] (< 0: not scored). Returns the mean cross-entropy; when grad is not
 // null, adds dLoss/dW to it.

@@ -2,6 +2,7 @@
 // loss going down, exact resume from a checkpoint, and refusals (other model, NaN, bad data).
 #include "core/error.h"
 #include "test_util.h"
+#include "model/forward.h"
 #include "train/trainer.h"
 #include <gtest/gtest.h>
 #include <cmath>
@@ -130,4 +131,32 @@ TEST(Trainer, RefusesOtherModelsNanAndShortData) {
   EXPECT_EQ(t.steps_done(), 0);
   EXPECT_THROW(pack(pattern_tokens(20), 32, 0), Error);
   EXPECT_THROW(pack(pattern_tokens(40), 32, 0.5), Error);  // held-out split leaves no training data
+}
+
+// Trained weights stored back into the model: the runtime's forward pass (and a GGUF written and
+// read back) gives the engine's logits.
+TEST(Trainer, StoredWeightsRunInTheRuntimeAndSurviveGguf) {
+  auto m = load_model(stories());
+  Trainer t(*m, options(2), pack(pattern_tokens(33 * 3), 32, 0));
+  t.run(2);
+  const std::vector<int32_t> ids = {1, 25, 32, 39, 46, 53, 20};
+  const int64_t n = int64_t(ids.size());
+  const auto want = logits(*m, make_plan(*m, KvType::F32, n), t.weights(), ids.data(), n);
+  store_weights(t.weights(), *m);
+  auto run = [&](const Model& mm) {
+    Session s(mm, n);
+    std::vector<float> out;
+    s.forward(ids.data(), n, 0, out);
+    return out;
+  };
+  const auto got = run(*m);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-3) << i;
+  const std::string path = temp_path("trained.gguf");
+  save_gguf(*m, path, DType::F32);
+  const auto back = run(*load_model(path));
+  EXPECT_EQ(back, got);
+  std::filesystem::remove(path);
+  auto original = load_model(stories());
+  EXPECT_NE(run(*original), got) << "training changed the model";
 }
