@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "train/ops.h"
 #include <cmath>
+#include <random>
 
 namespace slimlm::train {
 
@@ -12,6 +13,18 @@ template <class T> std::vector<T> master(const Tensor& t) {
   return std::vector<T>(f.begin(), f.end());
 }
 bool tied(const Model& m) { return m.output.empty() || m.output.data == m.tok_embd.data; }
+}  // namespace
+
+template <class T> std::vector<T>& Weights<T>::Layer::linear(int i) {
+  std::vector<T>* all[7] = {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down};
+  return *all[i];
+}
+
+namespace {
+const char* const kLinearNames[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+const char* const kLoraTargets[7] = {"q", "k", "v", "o", "gate", "up", "down"};
+// A gradient output, or null where the tensor does not train.
+template <class T> T* ptr(std::vector<T>& v) { return v.empty() ? nullptr : v.data(); }
 }  // namespace
 
 template <class T> Weights<T> Weights<T>::from_model(const Model& m) {
@@ -29,7 +42,7 @@ template <class T> Weights<T> Weights<T>::from_model(const Model& m) {
 }
 
 template <class T> void Weights<T>::each(const std::function<void(const std::string&, std::vector<T>&)>& f) {
-  f("token_embd.weight", tok_embd);
+  if (!tok_embd.empty()) f("token_embd.weight", tok_embd);
   for (size_t l = 0; l < layers.size(); ++l) {
     Layer& L = layers[l];
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -40,8 +53,13 @@ template <class T> void Weights<T>::each(const std::function<void(const std::str
         {"ffn_up", &L.w_up}, {"ffn_down", &L.w_down}, {"post_ffw_norm", &L.ffn_post_norm}};
     for (const auto& [name, t] : named)
       if (!t->empty()) f(p + name + ".weight", *t);
+    for (int i = 0; i < 7; ++i) {
+      Adapter& a = L.lora[size_t(i)];
+      if (!a.A.empty()) f(p + kLinearNames[i] + ".lora_a", a.A);
+      if (!a.B.empty()) f(p + kLinearNames[i] + ".lora_b", a.B);
+    }
   }
-  f("output_norm.weight", out_norm);
+  if (!out_norm.empty()) f("output_norm.weight", out_norm);
   if (!output.empty()) f("output.weight", output);
 }
 
@@ -68,10 +86,87 @@ void store_weights(Weights<float>& w, Model& m) {
   }
 }
 
+template <class T> void Weights<T>::each_trainable(const std::function<void(const std::string&, std::vector<T>&)>& f) {
+  each([&](const std::string& name, std::vector<T>& t) {
+    if (!frozen_base || name.find(".lora_") != std::string::npos) f(name, t);
+  });
+}
+
 template <class T> Weights<T> Weights<T>::zeros_like() const {
-  Weights z = *this;
+  Weights z;
+  if (frozen_base) {  // gradients of the adapters only
+    z.frozen_base = true;
+    z.lora_scale = lora_scale;
+    z.layers.resize(layers.size());
+    for (size_t l = 0; l < layers.size(); ++l)
+      for (size_t i = 0; i < 7; ++i) {
+        z.layers[l].lora[i].A.assign(layers[l].lora[i].A.size(), T(0));
+        z.layers[l].lora[i].B.assign(layers[l].lora[i].B.size(), T(0));
+      }
+    return z;
+  }
+  z = *this;
   z.each([](const std::string&, std::vector<T>& t) { std::fill(t.begin(), t.end(), T(0)); });
   return z;
+}
+
+namespace {
+// Input width of linear i of layer l: the residual width, except o (q heads) and down (FFN).
+template <class T> int64_t lora_in_width(const Weights<T>& w, size_t l, int i) {
+  const int64_t E = int64_t(w.out_norm.size());
+  const auto& L = w.layers[l];
+  if (i == 3) return int64_t(L.wq.size()) / E;
+  if (i == 6) return int64_t(L.w_gate.size()) / E;
+  return E;
+}
+}  // namespace
+
+template <class T> void add_lora(Weights<T>& w, const LoraOptions& o) {
+  if (o.rank < 1 || o.rank > 4096) fail("LoRA rank ", o.rank, " is out of range [1, 4096]");
+  if (!(o.alpha > 0 && o.alpha <= 1e4)) fail("LoRA alpha ", o.alpha, " is out of range (0, 1e4]");
+  if (o.targets.empty()) fail("LoRA needs at least one target linear");
+  std::vector<int> which;
+  for (const std::string& t : o.targets) {
+    const auto* it = std::find(std::begin(kLoraTargets), std::end(kLoraTargets), t);
+    if (it == std::end(kLoraTargets)) fail("unknown LoRA target '", t, "' (known: q, k, v, o, gate, up, down)");
+    which.push_back(int(it - std::begin(kLoraTargets)));
+  }
+  std::mt19937_64 rng(o.seed);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    auto& L = w.layers[l];
+    for (int i : which) {
+      auto& a = L.lora[size_t(i)];
+      const int64_t in = lora_in_width(w, l, i);
+      const int64_t out = int64_t(L.linear(i).size()) / in;
+      a.A.resize(size_t(o.rank * in));
+      for (T& x : a.A) x = T(nd(rng) / std::sqrt(double(in)));
+      a.B.assign(size_t(out * o.rank), T(0));
+    }
+  }
+  w.lora_scale = o.alpha / double(o.rank);
+  w.frozen_base = true;
+}
+
+template <class T> void merge_lora(Weights<T>& w) {
+  for (size_t l = 0; l < w.layers.size(); ++l)
+    for (int i = 0; i < 7; ++i) {
+      auto& L = w.layers[l];
+      auto& a = L.lora[size_t(i)];
+      if (a.A.empty()) continue;
+      const int64_t in = lora_in_width(w, l, i), out = int64_t(L.linear(i).size()) / in;
+      const int64_t r = int64_t(a.A.size()) / in;
+      std::vector<T>& W = L.linear(i);
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t c = 0; c < in; ++c) {
+          double acc = 0;
+          for (int64_t j = 0; j < r; ++j) acc += double(a.B[size_t(o * r + j)]) * double(a.A[size_t(j * in + c)]);
+          W[size_t(o * in + c)] += T(w.lora_scale * acc);
+        }
+      a = {};
+    }
+  w.lora_scale = 0;
+  w.frozen_base = false;
 }
 
 template <class T> size_t Weights<T>::n_params() {
@@ -84,9 +179,37 @@ namespace {
 // What one block's backward needs from its forward.
 template <class T> struct LayerActs {
   std::vector<T> x0, xn1, r1, q_pre, rq, k_pre, rk, q, k, v, P, att, o, rpo, x1, xn2, r2, g, u, h, d, rpd;
+  std::array<std::vector<T>, 7> ax;  // A·x of each adapted linear
 };
 
 template <class T> using Vec = std::vector<T>;
+
+// y = W x (+ scale · B (A x) when linear i has an adapter; A x is kept for the backward).
+template <class T> void lin_fwd(const typename Weights<T>::Layer& L, int i, double ls, const T* x, int64_t n, int64_t k,
+                                int64_t rows, T* y, Vec<T>& ax) {
+  linear_fwd(x, L.linear(i).data(), (const T*)nullptr, n, k, rows, y);
+  const auto& ad = L.lora[size_t(i)];
+  if (ad.A.empty()) return;
+  const int64_t r = int64_t(ad.A.size()) / k;
+  ax.assign(size_t(n * r), T(0));
+  linear_fwd(x, ad.A.data(), (const T*)nullptr, n, k, r, ax.data());
+  Vec<T> bax(size_t(n * rows));
+  linear_fwd(ax.data(), ad.B.data(), (const T*)nullptr, n, r, rows, bax.data());
+  for (size_t j = 0; j < bax.size(); ++j) y[j] += T(ls) * bax[j];
+}
+
+// The backward of lin_fwd: dx += dyᵀ·W (+ the adapter's path); dW, dA, dB where they train.
+template <class T> void lin_bwd(const typename Weights<T>::Layer& L, typename Weights<T>::Layer& G, int i, double ls,
+                                const T* dy, const T* x, int64_t n, int64_t k, int64_t rows, T* dx, const Vec<T>& ax) {
+  linear_bwd(dy, x, L.linear(i).data(), n, k, rows, dx, ptr(G.linear(i)), (T*)nullptr);
+  const auto& ad = L.lora[size_t(i)];
+  if (ad.A.empty()) return;
+  const int64_t r = int64_t(ad.A.size()) / k;
+  Vec<T> sdy(dy, dy + n * rows), dax(size_t(n * r), T(0));
+  for (T& v : sdy) v *= T(ls);
+  linear_bwd(sdy.data(), ax.data(), ad.B.data(), n, r, rows, dax.data(), ptr(G.lora[size_t(i)].B), (T*)nullptr);
+  linear_bwd(dax.data(), x, ad.A.data(), n, k, r, dx, ptr(G.lora[size_t(i)].A), (T*)nullptr);
+}
 
 // Per-head RMSNorm of rows (n x heads x D) when the family has QK-norm; saves the inputs.
 template <class T> void qk_norm_fwd(Vec<T>& x, const Vec<T>& w, int64_t rows, int64_t D, T eps, Vec<T>& pre,
@@ -97,7 +220,7 @@ template <class T> void qk_norm_fwd(Vec<T>& x, const Vec<T>& w, int64_t rows, in
   rmsnorm_fwd(pre.data(), w.data(), rows, D, eps, x.data(), rstd.data());
 }
 
-template <class T> void block_fwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+template <class T> void block_fwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L, double ls,
                                   const Vec<T>& x, int64_t n, LayerActs<T>& a) {
   const HParams& hp = m.hp;
   const int64_t E = hp.n_embd, D = p.head_dim, F = p.n_ff;
@@ -106,9 +229,9 @@ template <class T> void block_fwd(const Model& m, const LayerPlan& p, const type
   a.xn1.assign(size_t(n * E), T(0)); a.r1.assign(size_t(n), T(0));
   rmsnorm_fwd(x.data(), L.attn_norm.data(), n, E, eps, a.xn1.data(), a.r1.data());
   a.q.assign(size_t(n * p.q_width), T(0)); a.k.assign(size_t(n * p.kv_width), T(0)); a.v = a.k;
-  linear_fwd(a.xn1.data(), L.wq.data(), (const T*)nullptr, n, E, p.q_width, a.q.data());
-  linear_fwd(a.xn1.data(), L.wk.data(), (const T*)nullptr, n, E, p.kv_width, a.k.data());
-  linear_fwd(a.xn1.data(), L.wv.data(), (const T*)nullptr, n, E, p.kv_width, a.v.data());
+  lin_fwd(L, 0, ls, a.xn1.data(), n, E, p.q_width, a.q.data(), a.ax[0]);
+  lin_fwd(L, 1, ls, a.xn1.data(), n, E, p.kv_width, a.k.data(), a.ax[1]);
+  lin_fwd(L, 2, ls, a.xn1.data(), n, E, p.kv_width, a.v.data(), a.ax[2]);
   qk_norm_fwd(a.q, L.q_norm, n * p.n_head, D, eps, a.q_pre, a.rq);
   qk_norm_fwd(a.k, L.k_norm, n * p.n_head_kv, D, eps, a.k_pre, a.rk);
   rope_fwd(a.q.data(), n, p.n_head, D, 0, p.rope_theta, hp.rope_scale, hp.rope);
@@ -117,7 +240,7 @@ template <class T> void block_fwd(const Model& m, const LayerPlan& p, const type
   a.att.assign(a.q.size(), T(0)); a.P.assign(size_t(p.n_head * n * n), T(0));
   attention_fwd(a.q.data(), a.k.data(), a.v.data(), s, a.att.data(), a.P.data());
   a.o.assign(size_t(n * E), T(0));
-  linear_fwd(a.att.data(), L.wo.data(), (const T*)nullptr, n, p.q_width, E, a.o.data());
+  lin_fwd(L, 3, ls, a.att.data(), n, p.q_width, E, a.o.data(), a.ax[3]);
   Vec<T> o2 = a.o;
   if (!L.attn_post_norm.empty()) {
     a.rpo.assign(size_t(n), T(0));
@@ -128,11 +251,11 @@ template <class T> void block_fwd(const Model& m, const LayerPlan& p, const type
   a.xn2.assign(size_t(n * E), T(0)); a.r2.assign(size_t(n), T(0));
   rmsnorm_fwd(a.x1.data(), L.ffn_norm.data(), n, E, eps, a.xn2.data(), a.r2.data());
   a.g.assign(size_t(n * F), T(0)); a.u = a.g; a.h = a.g;
-  linear_fwd(a.xn2.data(), L.w_gate.data(), (const T*)nullptr, n, E, F, a.g.data());
-  linear_fwd(a.xn2.data(), L.w_up.data(), (const T*)nullptr, n, E, F, a.u.data());
+  lin_fwd(L, 4, ls, a.xn2.data(), n, E, F, a.g.data(), a.ax[4]);
+  lin_fwd(L, 5, ls, a.xn2.data(), n, E, F, a.u.data(), a.ax[5]);
   glu_fwd(a.g.data(), a.u.data(), n * F, hp.act, a.h.data());
   a.d.assign(size_t(n * E), T(0));
-  linear_fwd(a.h.data(), L.w_down.data(), (const T*)nullptr, n, F, E, a.d.data());
+  lin_fwd(L, 6, ls, a.h.data(), n, F, E, a.d.data(), a.ax[6]);
 }
 
 // The block's output: x1 + post_norm(d).
@@ -153,20 +276,20 @@ template <class T> Vec<T> post_norm_bwd(const Vec<T>& dy, const Vec<T>& x, const
                                         int64_t n, int64_t E, Vec<T>& dw) {
   if (w.empty()) return dy;
   Vec<T> dx(dy.size(), T(0));
-  rmsnorm_bwd(dy.data(), x.data(), w.data(), rstd.data(), n, E, dx.data(), dw.data());
+  rmsnorm_bwd(dy.data(), x.data(), w.data(), rstd.data(), n, E, dx.data(), ptr(dw));
   return dx;
 }
 
 template <class T> void ffn_bwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
-                                typename Weights<T>::Layer& G, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
+                                typename Weights<T>::Layer& G, double ls, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
   const int64_t E = m.hp.n_embd, F = p.n_ff;
   const Vec<T> dd = post_norm_bwd(dx, a.d, L.ffn_post_norm, a.rpd, n, E, G.ffn_post_norm);
   Vec<T> dh(size_t(n * F), T(0)), dg = dh, du = dh, dxn2(size_t(n * E), T(0));
-  linear_bwd(dd.data(), a.h.data(), L.w_down.data(), n, F, E, dh.data(), G.w_down.data(), (T*)nullptr);
+  lin_bwd(L, G, 6, ls, dd.data(), a.h.data(), n, F, E, dh.data(), a.ax[6]);
   glu_bwd(dh.data(), a.g.data(), a.u.data(), n * F, m.hp.act, dg.data(), du.data());
-  linear_bwd(dg.data(), a.xn2.data(), L.w_gate.data(), n, E, F, dxn2.data(), G.w_gate.data(), (T*)nullptr);
-  linear_bwd(du.data(), a.xn2.data(), L.w_up.data(), n, E, F, dxn2.data(), G.w_up.data(), (T*)nullptr);
-  rmsnorm_bwd(dxn2.data(), a.x1.data(), L.ffn_norm.data(), a.r2.data(), n, E, dx.data(), G.ffn_norm.data());
+  lin_bwd(L, G, 4, ls, dg.data(), a.xn2.data(), n, E, F, dxn2.data(), a.ax[4]);
+  lin_bwd(L, G, 5, ls, du.data(), a.xn2.data(), n, E, F, dxn2.data(), a.ax[5]);
+  rmsnorm_bwd(dxn2.data(), a.x1.data(), L.ffn_norm.data(), a.r2.data(), n, E, dx.data(), ptr(G.ffn_norm));
 }
 
 // Gradient through rope and the optional QK-norm: dq holds d(rotated q) in, d(projection) out.
@@ -175,25 +298,25 @@ template <class T> void qk_bwd(Vec<T>& dq, int64_t n, int64_t heads, const Layer
   rope_bwd(dq.data(), n, heads, p.head_dim, 0, p.rope_theta, m.hp.rope_scale, m.hp.rope);
   if (w.empty()) return;
   Vec<T> d(dq.size(), T(0));
-  rmsnorm_bwd(dq.data(), pre.data(), w.data(), rstd.data(), n * heads, p.head_dim, d.data(), dw.data());
+  rmsnorm_bwd(dq.data(), pre.data(), w.data(), rstd.data(), n * heads, p.head_dim, d.data(), ptr(dw));
   dq = std::move(d);
 }
 
 template <class T> void attn_bwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
-                                 typename Weights<T>::Layer& G, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
+                                 typename Weights<T>::Layer& G, double ls, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
   const int64_t E = m.hp.n_embd;
   const Vec<T> dout = post_norm_bwd(dx, a.o, L.attn_post_norm, a.rpo, n, E, G.attn_post_norm);
   Vec<T> datt(a.att.size(), T(0)), dq(a.q.size(), T(0)), dk(a.k.size(), T(0)), dv(a.v.size(), T(0));
-  linear_bwd(dout.data(), a.att.data(), L.wo.data(), n, p.q_width, E, datt.data(), G.wo.data(), (T*)nullptr);
+  lin_bwd(L, G, 3, ls, dout.data(), a.att.data(), n, p.q_width, E, datt.data(), a.ax[3]);
   const AttnShape s{n, p.n_head, p.n_head_kv, p.head_dim, p.window, p.attn_scale};
   attention_bwd(datt.data(), a.q.data(), a.k.data(), a.v.data(), a.P.data(), s, dq.data(), dk.data(), dv.data());
   qk_bwd(dq, n, p.n_head, p, m, L.q_norm, a.q_pre, a.rq, G.q_norm);
   qk_bwd(dk, n, p.n_head_kv, p, m, L.k_norm, a.k_pre, a.rk, G.k_norm);
   Vec<T> dxn1(size_t(n * E), T(0));
-  linear_bwd(dq.data(), a.xn1.data(), L.wq.data(), n, E, p.q_width, dxn1.data(), G.wq.data(), (T*)nullptr);
-  linear_bwd(dk.data(), a.xn1.data(), L.wk.data(), n, E, p.kv_width, dxn1.data(), G.wk.data(), (T*)nullptr);
-  linear_bwd(dv.data(), a.xn1.data(), L.wv.data(), n, E, p.kv_width, dxn1.data(), G.wv.data(), (T*)nullptr);
-  rmsnorm_bwd(dxn1.data(), a.x0.data(), L.attn_norm.data(), a.r1.data(), n, E, dx.data(), G.attn_norm.data());
+  lin_bwd(L, G, 0, ls, dq.data(), a.xn1.data(), n, E, p.q_width, dxn1.data(), a.ax[0]);
+  lin_bwd(L, G, 1, ls, dk.data(), a.xn1.data(), n, E, p.kv_width, dxn1.data(), a.ax[1]);
+  lin_bwd(L, G, 2, ls, dv.data(), a.xn1.data(), n, E, p.kv_width, dxn1.data(), a.ax[2]);
+  rmsnorm_bwd(dxn1.data(), a.x0.data(), L.attn_norm.data(), a.r1.data(), n, E, dx.data(), ptr(G.attn_norm));
 }
 
 template <class T> struct Run {
@@ -220,7 +343,7 @@ template <class T> Run<T> run_forward(const Model& m, const std::vector<LayerPla
   if (hp.embed_scale) for (T& v : x) v *= T(std::sqrt(double(E)));
   r.acts.resize(plan.size());
   for (size_t l = 0; l < plan.size(); ++l) {
-    block_fwd<T>(m, plan[l], w.layers[l], x, n, r.acts[l]);
+    block_fwd<T>(m, plan[l], w.layers[l], w.lora_scale, x, n, r.acts[l]);
     x = block_out<T>(m, w.layers[l], n, r.acts[l]);
   }
   r.xl = std::move(x);
@@ -248,19 +371,23 @@ template <class T> double loss_and_grad(const Model& m, const std::vector<LayerP
   const double loss = cross_entropy(r.logits.data(), targets, n, V, dlogits.data());
   const bool is_tied = w.output.empty();
   linear_bwd(dlogits.data(), r.xf.data(), (is_tied ? w.tok_embd : w.output).data(), n, E, V, dxf.data(),
-             (is_tied ? grad->tok_embd : grad->output).data(), (T*)nullptr);
-  rmsnorm_bwd(dxf.data(), r.xl.data(), w.out_norm.data(), r.rf.data(), n, E, dx.data(), grad->out_norm.data());
+             ptr(is_tied ? grad->tok_embd : grad->output), (T*)nullptr);
+  rmsnorm_bwd(dxf.data(), r.xl.data(), w.out_norm.data(), r.rf.data(), n, E, dx.data(), ptr(grad->out_norm));
   for (size_t l = plan.size(); l-- > 0;) {
-    ffn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], n, r.acts[l], dx);
-    attn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], n, r.acts[l], dx);
+    ffn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], w.lora_scale, n, r.acts[l], dx);
+    attn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], w.lora_scale, n, r.acts[l], dx);
   }
   if (hp.embed_scale) for (T& v : dx) v *= T(std::sqrt(double(E)));
-  embedding_bwd(dx.data(), ids, n, E, grad->tok_embd.data());
+  if (!grad->tok_embd.empty()) embedding_bwd(dx.data(), ids, n, E, grad->tok_embd.data());
   return loss;
 }
 
 template struct Weights<float>;
 template struct Weights<double>;
+template void add_lora<float>(Weights<float>&, const LoraOptions&);
+template void add_lora<double>(Weights<double>&, const LoraOptions&);
+template void merge_lora<float>(Weights<float>&);
+template void merge_lora<double>(Weights<double>&);
 template double loss_and_grad<float>(const Model&, const std::vector<LayerPlan>&, const Weights<float>&, const int32_t*,
                                      const int32_t*, int64_t, Weights<float>*);
 template double loss_and_grad<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,

@@ -7,6 +7,7 @@
 #pragma once
 #include "model/model.h"
 #include "model/plan.h"
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -17,19 +18,43 @@ namespace slimlm::train {
 // Master weights in T (float for training, double for gradient checks); the same shapes serve
 // as gradients. Empty vectors: the tensor is absent (e.g. no QK-norm, or a tied output).
 template <class T> struct Weights {
+  // A low-rank adapter of one linear (LoRA): W x + scale · B (A x), A rank x k, B rows x rank.
+  struct Adapter { std::vector<T> A, B; };
   struct Layer {
     std::vector<T> attn_norm, wq, wk, wv, wo, q_norm, k_norm, attn_post_norm;
     std::vector<T> ffn_norm, w_gate, w_up, w_down, ffn_post_norm;
+    std::array<Adapter, 7> lora;  // per linear, in the order of linear(i); empty: none
+    // The seven linears: q, k, v, o, gate, up, down.
+    std::vector<T>& linear(int i);
+    const std::vector<T>& linear(int i) const { return const_cast<Layer*>(this)->linear(i); }
   };
   std::vector<T> tok_embd, out_norm, output;  // output empty: tied to tok_embd
   std::vector<Layer> layers;
+  double lora_scale = 0;      // α / rank
+  bool frozen_base = false;   // only the adapters train (their gradients alone are kept)
 
   static Weights from_model(const Model& m);
   Weights zeros_like() const;
-  // Calls f(name, tensor) for every present tensor, in a fixed order (GGUF-style names).
+  // Calls f(name, tensor) for every present tensor, in a fixed order (GGUF-style names;
+  // adapters as <linear>.lora_a / .lora_b).
   void each(const std::function<void(const std::string&, std::vector<T>&)>& f);
+  // The same over the tensors that train: the adapters alone when the base is frozen.
+  void each_trainable(const std::function<void(const std::string&, std::vector<T>&)>& f);
   size_t n_params();
 };
+
+// LoRA adapters (Hu et al. 2021) on a frozen base: rank r, scale α / r, on the named linears
+// (q, k, v, o, gate, up, down). A starts normal(0, 1/sqrt(k)) from the seed, B at zero, so the
+// adapted model starts equal to the base.
+struct LoraOptions {
+  int64_t rank = 8;
+  double alpha = 16;
+  std::vector<std::string> targets = {"q", "k", "v", "o", "gate", "up", "down"};
+  uint64_t seed = 1;
+};
+template <class T> void add_lora(Weights<T>& w, const LoraOptions& o);
+// Folds every adapter into its base weight (W += scale · B · A) and removes the adapters.
+template <class T> void merge_lora(Weights<T>& w);
 
 // Writes master weights back into the model's tensors as f32 (names and shapes kept; a tied
 // output stays tied), so the model runs, evaluates and saves as usual.

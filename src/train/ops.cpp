@@ -38,7 +38,7 @@ template <class T> void rmsnorm_bwd(const T* dy, const T* x, const T* w, const T
     for (int64_t i = 0; i < E; ++i) {
       const T xh = xt[i] * r;
       dx[t * E + i] += r * (dyt[i] * w[i] - xh * mean);
-      dw[i] += dyt[i] * xh;
+      if (dw) dw[i] += dyt[i] * xh;
     }
   }
 }

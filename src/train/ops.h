@@ -16,7 +16,7 @@ namespace slimlm::train {
 template <class T> void embedding_fwd(const T* W, const int32_t* ids, int64_t n, int64_t E, T* y);
 template <class T> void embedding_bwd(const T* dy, const int32_t* ids, int64_t n, int64_t E, T* dW);
 
-// y = x · rstd · w with rstd = 1/sqrt(mean(x²) + eps) per token; saves rstd (n values).
+// y = x · rstd · w with rstd = 1/sqrt(mean(x²) + eps) per token; saves rstd (n values). dw may be null.
 template <class T> void rmsnorm_fwd(const T* x, const T* w, int64_t n, int64_t E, T eps, T* y, T* rstd);
 template <class T> void rmsnorm_bwd(const T* dy, const T* x, const T* w, const T* rstd, int64_t n, int64_t E, T* dx,
                                     T* dw);

@@ -51,9 +51,10 @@ double AdamW::step(Weights<float>& w, Weights<float>& g) {
   ++t_;
   const double c1 = 1.0 - std::pow(o_.beta1, double(t_)), c2 = 1.0 - std::pow(o_.beta2, double(t_));
   std::vector<std::vector<float>*> grads;
-  g.each([&](const std::string&, std::vector<float>& t) { grads.push_back(&t); });
+  g.each_trainable([&](const std::string&, std::vector<float>& t) { grads.push_back(&t); });
   size_t i = 0;
-  w.each([&](const std::string& name, std::vector<float>& t) {
+  w.each_trainable([&](const std::string& name, std::vector<float>& t) {
+    if (i >= grads.size()) fail("the gradient has fewer tensors than the trainable weights");
     if (m_.size() <= i) { m_.emplace_back(t.size(), 0.f); v_.emplace_back(t.size(), 0.f); }
     std::vector<float>&gt = *grads[i], &m = m_[i], &v = v_[i];
     if (gt.size() != t.size() || m.size() != t.size()) fail("optimizer state does not match tensor ", name);

@@ -39,8 +39,9 @@ Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
   if (data_.train.empty()) fail("no training sequences");
   plan_ = make_plan(m, KvType::F32, data_.seq);
   w_ = Weights<float>::from_model(m);
+  if (o.lora) add_lora(w_, o.lora_opt);
   g_ = w_.zeros_like();
-  w_.each([&](const std::string&, std::vector<float>& t) {  // AdamW's moments start at zero
+  w_.each_trainable([&](const std::string&, std::vector<float>& t) {  // AdamW's moments start at zero
     opt_.m().emplace_back(t.size(), 0.f);
     opt_.v().emplace_back(t.size(), 0.f);
   });
@@ -78,6 +79,12 @@ void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log)
   }
 }
 
+void Trainer::export_to(Model& m) {
+  Weights<float> w = w_;
+  merge_lora(w);
+  store_weights(w, m);
+}
+
 double Trainer::heldout_loss() {
   if (data_.heldout.empty()) fail("no held-out sequences");
   double sum = 0;
@@ -91,7 +98,7 @@ constexpr char kMagic[8] = {'S', 'L', 'M', 'C', 'K', 'P', 'T', '1'};
 
 nlohmann::json shape_of(const Model& m, Weights<float>& w) {
   nlohmann::json t = nlohmann::json::array();
-  w.each([&](const std::string& name, std::vector<float>& v) { t.push_back({name, v.size()}); });
+  w.each_trainable([&](const std::string& name, std::vector<float>& v) { t.push_back({name, v.size()}); });
   return {{"arch", m.hp.arch}, {"n_vocab", m.hp.n_vocab}, {"n_embd", m.hp.n_embd}, {"n_layer", m.hp.n_layer},
           {"tensors", t}};
 }
@@ -108,7 +115,7 @@ void Trainer::save(const std::string& path) {
     f.write(reinterpret_cast<const char*>(&len), 8);
     f.write(h.data(), std::streamsize(len));
     size_t i = 0;
-    w_.each([&](const std::string&, std::vector<float>& t) {
+    w_.each_trainable([&](const std::string&, std::vector<float>& t) {
       for (const std::vector<float>* v : {&t, &opt_.m()[i], &opt_.v()[i]})
         f.write(reinterpret_cast<const char*>(v->data()), std::streamsize(v->size() * sizeof(float)));
       ++i;
@@ -131,7 +138,7 @@ void Trainer::resume(const std::string& path) {
   if (head.is_discarded() || !head.contains("shape") || !head.contains("step")) fail(path, " has a damaged header");
   if (head["shape"] != shape_of(m_, w_)) fail("checkpoint ", path, " is for another model or shape");
   size_t i = 0;
-  w_.each([&](const std::string&, std::vector<float>& t) {
+  w_.each_trainable([&](const std::string&, std::vector<float>& t) {
     for (std::vector<float>* v : {&t, &opt_.m()[i], &opt_.v()[i]})
       if (!f.read(reinterpret_cast<char*>(v->data()), std::streamsize(v->size() * sizeof(float))))
         fail(path, " is truncated");

@@ -26,6 +26,8 @@ struct TrainOptions {
   int64_t accum = 1;         // sequences per optimizer step
   uint64_t seed = 1;         // order of the sequences
   AdamWOptions opt;
+  bool lora = false;         // train LoRA adapters on a frozen base instead of every weight
+  LoraOptions lora_opt;
   void validate() const;
 };
 
@@ -39,6 +41,8 @@ class Trainer {
   double heldout_loss();     // mean next-token loss over the held-out sequences
   int64_t steps_done() const { return opt_.steps_done(); }
   Weights<float>& weights() { return w_; }
+  // Writes the trained weights into `m` (adapters merged first), ready to run or save.
+  void export_to(Model& m);
   // Writes weights, optimizer state and step (to a temporary file, then renamed).
   void save(const std::string& path);
   // Reads a checkpoint written by save() for the same model shape; throws Error otherwise.

@@ -122,3 +122,74 @@ TEST(TrainEngineErrors, BadTokenAndShapeMismatchAreRefused) {
   w.layers.pop_back();
   EXPECT_THROW(train::loss_and_grad<float>(*m, plan, w, ok, tgt, 2, nullptr), Error);
 }
+
+// LoRA on a frozen base: only adapters get gradients, and those match finite differences.
+TEST_P(TrainEngine, LoraGradientMatchesFiniteDifferences) {
+  auto m = two_layers(GetParam());
+  auto ids = some_ids(8);
+  std::vector<int32_t> tgt(ids.begin() + 1, ids.end());
+  tgt.push_back(-1);
+  const int64_t n = int64_t(ids.size());
+  const auto plan = make_plan(*m, KvType::F32, n);
+  auto w = train::Weights<double>::from_model(*m);
+  train::LoraOptions lo;
+  lo.rank = 2;
+  train::add_lora(w, lo);
+  std::mt19937 rng(5);
+  std::normal_distribution<double> nd(0, 0.05);
+  w.each([&](const std::string& name, std::vector<double>& t) {  // B away from zero, so A has a gradient
+    if (name.find(".lora_b") != std::string::npos) for (double& x : t) x = nd(rng);
+  });
+  auto g = w.zeros_like();
+  train::loss_and_grad(*m, plan, w, ids.data(), tgt.data(), n, &g);
+  std::vector<std::vector<double>*> grads;
+  std::vector<std::string> names;
+  g.each([&](const std::string& name, std::vector<double>& t) { grads.push_back(&t); names.push_back(name); });
+  EXPECT_EQ(names.size(), 2u * 7 * 2) << "adapters only";
+  auto f = [&] { return train::loss_and_grad<double>(*m, plan, w, ids.data(), tgt.data(), n, nullptr); };
+  size_t i = 0;
+  w.each_trainable([&](const std::string& name, std::vector<double>& t) {
+    ASSERT_EQ(name, names[i]);
+    std::vector<size_t> idx;
+    for (int s = 0; s < 12; ++s) idx.push_back(rng() % t.size());
+    EXPECT_LT(fd_error(t, *grads[i++], f, idx, 1e-5), 1e-4) << name;
+  });
+}
+
+TEST_P(TrainEngine, LoraStartsAtTheBaseAndMergesIntoIt) {
+  auto m = two_layers(GetParam());
+  const auto ids = some_ids(7);
+  const int64_t n = int64_t(ids.size());
+  const auto plan = make_plan(*m, KvType::F32, n);
+  auto w = train::Weights<double>::from_model(*m);
+  const auto base = train::logits(*m, plan, w, ids.data(), n);
+  train::LoraOptions lo;
+  lo.rank = 3;
+  lo.targets = {"q", "o", "down"};
+  train::add_lora(w, lo);
+  EXPECT_EQ(train::logits(*m, plan, w, ids.data(), n), base) << "B starts at zero";
+  std::mt19937 rng(9);
+  std::normal_distribution<double> nd(0, 0.1);
+  w.each([&](const std::string& name, std::vector<double>& t) {
+    if (name.find(".lora_b") != std::string::npos) for (double& x : t) x = nd(rng);
+  });
+  const auto adapted = train::logits(*m, plan, w, ids.data(), n);
+  train::merge_lora(w);
+  const auto merged = train::logits(*m, plan, w, ids.data(), n);
+  double moved = 0, worst = 0;
+  for (size_t i = 0; i < base.size(); ++i) {
+    moved = std::max(moved, std::fabs(adapted[i] - base[i]));
+    worst = std::max(worst, std::fabs(merged[i] - adapted[i]));
+  }
+  EXPECT_GT(moved, 1e-3);
+  EXPECT_LT(worst, 1e-10);
+  bool any = false;
+  w.each([&](const std::string& name, std::vector<double>&) { any = any || name.find(".lora_") != std::string::npos; });
+  EXPECT_FALSE(any) << "merged adapters are gone";
+  train::LoraOptions bad;
+  bad.targets = {"qkv"};
+  EXPECT_THROW(train::add_lora(w, bad), Error);
+  bad = {};
+  bad.rank = 0;
+  EXPECT_THROW(train::add_lora(w, bad), Error);
+}
