@@ -362,13 +362,13 @@ template <class T> std::vector<T> logits(const Model& m, const std::vector<Layer
 }
 
 template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
-                                        const int32_t* ids, const int32_t* targets, int64_t n, Weights<T>* grad) {
+                                        const int32_t* ids, int64_t n, const LogitLoss<T>& loss_fn, Weights<T>* grad) {
   Run<T> r = run_forward(m, plan, w, ids, n);
   const HParams& hp = m.hp;
   const int64_t E = hp.n_embd, V = hp.n_vocab;
-  if (!grad) return cross_entropy<T>(r.logits.data(), targets, n, V, nullptr);
+  if (!grad) return loss_fn(r.logits.data(), n, V, nullptr);
   Vec<T> dlogits(r.logits.size(), T(0)), dxf(size_t(n * E), T(0)), dx(size_t(n * E), T(0));
-  const double loss = cross_entropy(r.logits.data(), targets, n, V, dlogits.data());
+  const double loss = loss_fn(r.logits.data(), n, V, dlogits.data());
   const bool is_tied = w.output.empty();
   linear_bwd(dlogits.data(), r.xf.data(), (is_tied ? w.tok_embd : w.output).data(), n, E, V, dxf.data(),
              ptr(is_tied ? grad->tok_embd : grad->output), (T*)nullptr);
@@ -382,12 +382,22 @@ template <class T> double loss_and_grad(const Model& m, const std::vector<LayerP
   return loss;
 }
 
+template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                        const int32_t* ids, const int32_t* targets, int64_t n, Weights<T>* grad) {
+  const LogitLoss<T> ce = [&](const T* z, int64_t rows, int64_t V, T* dz) { return cross_entropy(z, targets, rows, V, dz); };
+  return loss_and_grad(m, plan, w, ids, n, ce, grad);
+}
+
 template struct Weights<float>;
 template struct Weights<double>;
 template void add_lora<float>(Weights<float>&, const LoraOptions&);
 template void add_lora<double>(Weights<double>&, const LoraOptions&);
 template void merge_lora<float>(Weights<float>&);
 template void merge_lora<double>(Weights<double>&);
+template double loss_and_grad<float>(const Model&, const std::vector<LayerPlan>&, const Weights<float>&,
+                                     const int32_t*, int64_t, const LogitLoss<float>&, Weights<float>*);
+template double loss_and_grad<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,
+                                      const int32_t*, int64_t, const LogitLoss<double>&, Weights<double>*);
 template double loss_and_grad<float>(const Model&, const std::vector<LayerPlan>&, const Weights<float>&, const int32_t*,
                                      const int32_t*, int64_t, Weights<float>*);
 template double loss_and_grad<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,

@@ -66,6 +66,12 @@ void store_weights(Weights<float>& w, Model& m);
 template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
                                         const int32_t* ids, const int32_t* targets, int64_t n, Weights<T>* grad);
 
+// Any loss of the logits (n x V): returns it and, when dlogits is not null, adds its gradient.
+template <class T> using LogitLoss = std::function<double(const T* logits, int64_t n, int64_t V, T* dlogits)>;
+// The same with a loss of the logits (distillation, or a mix of losses).
+template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                        const int32_t* ids, int64_t n, const LogitLoss<T>& loss, Weights<T>* grad);
+
 // Logits (n x vocab) of the engine's forward pass, for checks against the inference runtime.
 template <class T> std::vector<T> logits(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
                                          const int32_t* ids, int64_t n);

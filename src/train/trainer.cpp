@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 #include "core/error.h"
+#include "model/forward.h"
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cmath>
@@ -30,13 +31,17 @@ Packed pack(const std::vector<int32_t>& tokens, int64_t seq, double heldout) {
 
 void TrainOptions::validate() const {
   if (accum < 1 || accum > 4096) fail("gradient accumulation ", accum, " is out of range [1, 4096]");
+  if (!(ce_weight >= 0 && ce_weight <= 1)) fail("cross-entropy weight ", ce_weight, " is out of range [0, 1]");
   opt.validate();
+  if (teacher) kd.validate();
 }
 
 Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
     : m_(m), o_(o), data_(std::move(data)), opt_(o.opt) {
   o.validate();
   if (data_.train.empty()) fail("no training sequences");
+  if (o.teacher && o.teacher->hp.n_vocab != m.hp.n_vocab)
+    fail("teacher and student vocabularies differ (", o.teacher->hp.n_vocab, " vs ", m.hp.n_vocab, " tokens)");
   plan_ = make_plan(m, KvType::F32, data_.seq);
   w_ = Weights<float>::from_model(m);
   if (o.lora) add_lora(w_, o.lora_opt);
@@ -56,15 +61,32 @@ const std::vector<int32_t>& Trainer::sequence(int64_t k) const {
   return data_.train[size_t(order[size_t(k % n)])];
 }
 
+double Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
+  const int64_t n = data_.seq;
+  if (!o_.teacher) return loss_and_grad(m_, plan_, w_, s.data(), s.data() + 1, n, grad ? &g_ : nullptr);
+  Session teach(*o_.teacher, n);
+  std::vector<float> zt;
+  teach.forward(s.data(), n, 0, zt);
+  const double a = o_.ce_weight;
+  const LogitLoss<float> mix = [&](const float* z, int64_t rows, int64_t V, float* dz) {
+    std::vector<float> dkd, dce;
+    if (dz) { dkd.assign(size_t(rows * V), 0.f); dce = dkd; }
+    const double kd = distill(o_.kd, z, zt.data(), rows, V, nullptr, dz ? dkd.data() : nullptr);
+    const double ce = a > 0 ? cross_entropy(z, s.data() + 1, rows, V, dz ? dce.data() : nullptr) : 0.0;
+    if (dz)
+      for (size_t i = 0; i < dkd.size(); ++i) dz[i] += float((1 - a) * dkd[i] + a * dce[i]);
+    return (1 - a) * kd + a * ce;
+  };
+  return loss_and_grad(m_, plan_, w_, s.data(), n, mix, grad ? &g_ : nullptr);
+}
+
 void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log) {
-  const int64_t seq = data_.seq;
   while (opt_.steps_done() < until) {
     const int64_t step = opt_.steps_done();
     g_.each([](const std::string&, std::vector<float>& t) { std::fill(t.begin(), t.end(), 0.f); });
     double loss = 0;
     for (int64_t j = 0; j < o_.accum; ++j) {
-      const std::vector<int32_t>& s = sequence(step * o_.accum + j);
-      loss += loss_and_grad(m_, plan_, w_, s.data(), s.data() + 1, seq, &g_) / double(o_.accum);
+      loss += sequence_loss(sequence(step * o_.accum + j), true) / double(o_.accum);
     }
     if (o_.accum > 1)
       g_.each([&](const std::string&, std::vector<float>& t) {
@@ -89,7 +111,7 @@ double Trainer::heldout_loss() {
   if (data_.heldout.empty()) fail("no held-out sequences");
   double sum = 0;
   for (const auto& s : data_.heldout)
-    sum += loss_and_grad<float>(m_, plan_, w_, s.data(), s.data() + 1, data_.seq, nullptr);
+    sum += sequence_loss(s, false);
   return sum / double(data_.heldout.size());
 }
 

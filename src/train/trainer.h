@@ -5,6 +5,7 @@
 #pragma once
 #include "model/model.h"
 #include "model/plan.h"
+#include "train/distill.h"
 #include "train/engine.h"
 #include "train/optim.h"
 #include <cstdint>
@@ -26,6 +27,11 @@ struct TrainOptions {
   int64_t accum = 1;         // sequences per optimizer step
   uint64_t seed = 1;         // order of the sequences
   AdamWOptions opt;
+  // Distillation: with a teacher (same vocabulary; any depth, width or storage type, run by the
+  // inference runtime), the loss is (1 − ce_weight) · distill(student, teacher) + ce_weight · CE.
+  const Model* teacher = nullptr;
+  DistillOptions kd;
+  double ce_weight = 0;
   bool lora = false;         // train LoRA adapters on a frozen base instead of every weight
   LoraOptions lora_opt;
   void validate() const;
@@ -50,6 +56,8 @@ class Trainer {
 
  private:
   const std::vector<int32_t>& sequence(int64_t k) const;  // k-th sequence drawn (epochs reshuffled)
+  // Loss (and gradient into g_ when grad) of one sequence: CE, or the distillation mix.
+  double sequence_loss(const std::vector<int32_t>& s, bool grad);
   const Model& m_;
   TrainOptions o_;
   Packed data_;

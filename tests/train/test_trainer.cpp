@@ -4,6 +4,7 @@
 #include "test_util.h"
 #include "model/forward.h"
 #include "train/trainer.h"
+#include "train/distill.h"
 #include <gtest/gtest.h>
 #include <cmath>
 #include <filesystem>
@@ -188,4 +189,30 @@ TEST(Trainer, LoraTrainsAdaptersOnlyAndExportsMerged) {
   t.export_to(*m);
   Trainer after(*m, options(12), data);  // the merged model, read back as plain weights
   EXPECT_NEAR(after.heldout_loss(), held, 1e-3);
+}
+
+// Distillation from stories260K into a two-block student cut from it: each loss brings the
+// student's held-out divergence to the teacher down; vocabularies must match.
+TEST(Trainer, DistillationShrinksTheDivergenceToTheTeacher) {
+  auto teacher = load_model(stories());
+  auto student = load_model(stories());
+  student->blocks.resize(2);
+  student->hp.n_layer = 2;
+  const Packed data = pack(pattern_tokens(33 * 8), 32, 0.25);
+  for (DistillLoss l : {DistillLoss::ForwardKL, DistillLoss::ReverseKL, DistillLoss::JSD, DistillLoss::SkewKL}) {
+    TrainOptions o = options(10);
+    o.opt.lr = 3e-3;
+    o.teacher = teacher.get();
+    o.kd.loss = l;
+    o.ce_weight = 0.1;
+    Trainer t(*student, o, data);
+    const double before = t.heldout_loss();
+    t.run(10);
+    EXPECT_LT(t.heldout_loss(), 0.8 * before) << int(l);
+  }
+  TrainOptions o = options(2);
+  auto other = load_model(stories());
+  other->hp.n_vocab = 300;
+  o.teacher = other.get();
+  EXPECT_THROW(Trainer(*student, o, data), Error);
 }
