@@ -47,9 +47,12 @@ FinetuneResult finetune(Model& m, const FinetuneJob& job) {
   const int64_t first = t.steps_done(), tok_per_step = job.seq * job.train.accum;
   Progress bar("train", job.steps - first, job.progress);
   const auto start = std::chrono::steady_clock::now();
+  double prev = 0;
   auto on_step = [&](const train::StepLog& s) {
     r.log.push_back(s);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.step_seconds.push_back(secs - prev);
+    prev = secs;
     const double tps = double((s.step - first) * tok_per_step) / std::max(secs, 1e-9);
     char extra[96];
     std::snprintf(extra, sizeof extra, "loss %.4f, %.0f tok/s", s.loss, tps);

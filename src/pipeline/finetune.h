@@ -30,6 +30,7 @@ struct FinetuneResult {
   int64_t steps = 0, tokens = 0, params_trained = 0;
   double seconds = 0, tokens_per_s = 0;
   std::vector<train::StepLog> log;
+  std::vector<double> step_seconds;                 // wall time of each step
   std::vector<std::pair<int64_t, double>> heldout;  // (step, loss)
 };
 

@@ -43,6 +43,7 @@ TEST(Finetune, RunsEvaluatesCheckpointsAndPlots) {
   EXPECT_EQ(r.steps, 6);
   EXPECT_EQ(r.tokens, 6 * 32);
   ASSERT_EQ(r.log.size(), 6u);
+  ASSERT_EQ(r.step_seconds.size(), 6u);
   ASSERT_EQ(r.heldout.size(), 3u);  // steps 0, 3 and 6
   EXPECT_EQ(r.heldout[1].first, 3);
   EXPECT_LT(r.heldout.back().second, r.heldout.front().second);
