@@ -2,7 +2,7 @@
 // with an integer kernel (kernels/qdot.h) use 8-bit activations as llama.cpp does; the others
 // (and all under set_exact(true)) are dequantized into an f32 tile. AVX2 chosen at run time.
 #pragma once
-#include "model/model.h"
+#include "core/tensor.h"
 #include <cstdint>
 
 namespace slimlm::kernels {

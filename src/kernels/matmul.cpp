@@ -8,7 +8,6 @@
 #include "core/dtype_custom.h"
 #include "kernels/sparse.h"
 #include "kernels/w8a8.h"
-#include "quant/outliers.h"
 #include <cstdlib>
 #include <cstring>
 #include <omp.h>
@@ -245,7 +244,7 @@ void matmul_f32_rows(const float* w, int64_t rows, int64_t k, const float* x, in
 
 void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* y, int64_t ldy) {
   matmul_dense(w, x, ldx, n_tok, y, ldy);
-  if (w.outliers) quant::apply(*w.outliers, x, ldx, n_tok, y, ldy);  // dense-and-sparse: + S·x
+  if (w.outliers) w.outliers->apply(x, ldx, n_tok, y, ldy);  // dense-and-sparse: + S·x
 }
 
 }  // namespace slimlm::kernels

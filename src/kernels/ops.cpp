@@ -1,5 +1,4 @@
 #include "kernels/kernels.h"
-#include "quant/outliers.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>

@@ -3,7 +3,7 @@
 // matmul_half(); few tokens use one dot per (row, token), many use transposed activations.
 #pragma once
 #include "core/dtype_custom.h"
-#include "model/model.h"
+#include "core/tensor.h"
 #include <cstdint>
 
 namespace slimlm::kernels {

@@ -2,7 +2,7 @@
 // f32 scale (slimlm type "w8a8"), activations quantized per token to int8 at run time
 // (dynamic, symmetric, absmax / 127), one int32 dot per (row, token), then both scales.
 #pragma once
-#include "model/model.h"
+#include "core/tensor.h"
 #include <cstdint>
 
 namespace slimlm::kernels {

@@ -2,9 +2,9 @@
 #include "core/dtype_sparse.h"
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/gguf_csr.h"
 #include "model/arch.h"
 #include "model/model.h"
-#include "quant/outliers.h"
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,40 +12,6 @@
 #include <fstream>
 
 namespace slimlm {
-
-std::vector<float> Tensor::to_f32() const {
-  std::vector<float> out(static_cast<size_t>(nelements()));
-  const size_t rb = row_bytes(type, cols());
-  for (int64_t r = 0; r < rows(); ++r) row_to_f32(type, data + size_t(r) * rb, out.data() + size_t(r * cols()), cols());
-  if (outliers) quant::add_dense(*outliers, out.data());
-  return out;
-}
-
-Tensor Tensor::from_f32(std::string name, std::vector<int64_t> ne, const float* src, DType type) {
-  Tensor t;
-  t.name = std::move(name);
-  t.type = type;
-  t.ne = std::move(ne);
-  const bool sparse = is_sparse(type);  // exact encodings of rows that fit the pattern
-  if (is_custom(type) && !sparse) fail("tensor '", t.name, "': ", type_name(type), " weights are made by `slimlm quantize`, not by rounding");
-  if (!sparse && !traits(type).from_f32) fail("cannot write tensors of type ", traits(type).name);
-  const size_t rb = row_bytes(type, t.cols());
-  auto buf = std::make_shared<std::vector<uint8_t>>(rb * size_t(t.rows()));
-  for (int64_t r = 0; r < t.rows(); ++r) {
-    const float* s = src + r * t.cols();
-    uint8_t* d = buf->data() + size_t(r) * rb;
-    if (!sparse) { traits(type).from_f32(s, d, t.cols()); continue; }
-    try {
-      sparse_row_from_f32(custom_layout(type), s, d, t.cols());
-    } catch (const Error& e) {
-      fail("tensor '", t.name, "' row ", r, ": ", e.what());
-    }
-  }
-  t.data = buf->data();
-  t.nbytes = buf->size();
-  t.keep = buf;
-  return t;
-}
 
 size_t Model::weight_bytes() const {
   size_t n = tok_embd.nbytes + out_norm.nbytes + (output.data == tok_embd.data ? 0 : output.nbytes);
@@ -105,7 +71,7 @@ Tensor view(const std::shared_ptr<gguf::File>& f, const std::string& name, bool 
   t.nbytes = ti->nbytes;
   t.keep = f;
   if (t.ne.size() == 2)
-    if (auto s = quant::read_sparse(*f, name, t.rows(), t.cols())) t.outliers = std::make_shared<const quant::Sparse>(std::move(*s));
+    if (auto s = gguf::read_csr_tensors(*f, name, t.rows(), t.cols())) t.outliers = std::make_shared<const CsrF16>(std::move(*s));
   return vector_f32(t);
 }
 

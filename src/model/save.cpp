@@ -1,9 +1,9 @@
 #include "core/dtype_custom.h"
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/gguf_csr.h"
 #include "model/arch.h"
 #include "model/model.h"
-#include "quant/outliers.h"
 
 namespace slimlm {
 
@@ -95,7 +95,7 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     keep.push_back(type ? convert_tensor(t, *type) : t);
     const Tensor& c = keep.back();
     w.add_tensor(name, c.type, c.ne, c.data, c.nbytes);
-    if (c.outliers) quant::add_sparse_tensors(w, name, *c.outliers);  // `keep` holds it until write()
+    if (c.outliers) gguf::add_csr_tensors(w, name, *c.outliers);  // `keep` holds it until write()
   };
   add(m.tok_embd, "token_embd.weight");
   add(m.out_norm, "output_norm.weight");

@@ -18,7 +18,7 @@
 
 namespace slimlm::prune {
 
-DsnotReport dsnot_refine(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Pattern& p,
+DsnotReport dsnot_refine(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st, const Pattern& p,
                          Mask& keep, const DsnotOptions& o) {
   if (int64_t(keep.size()) != rows * cols) fail("DSnoT: mask has ", keep.size(), " entries, the weight ", rows * cols);
   if (st.k != cols || int64_t(st.sum.size()) != cols || int64_t(st.sum_sq.size()) != cols || st.count <= 0)

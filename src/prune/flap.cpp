@@ -14,7 +14,7 @@
 namespace slimlm::prune {
 
 std::vector<float> bias_compensation(const float* w, int64_t rows, int64_t cols, const std::vector<int64_t>& removed,
-                                     const pipeline::SiteStats& st) {
+                                     const quant::SiteStats& st) {
   if (st.k != cols) fail("bias compensation: statistics of ", st.k, " channels for ", cols, " columns");
   std::vector<double> b(size_t(rows), 0.0);
   for (int64_t j : removed) {

@@ -3,9 +3,9 @@
 // sparsities, and prune_model, which runs a method over a whole model (the CLI's `slimlm prune`).
 #pragma once
 #include "model/model.h"
-#include "pipeline/layerwise.h"
 #include "prune/mask.h"
 #include "quant/codec.h"
+#include "quant/layerwise.h"
 #include "quant/methods.h"
 #include <cstdint>
 #include <string>
@@ -31,9 +31,9 @@ std::vector<float> magnitude_scores(const float* w, int64_t n);
 struct GlobalThreshold { float t = 0; std::vector<int64_t> ties; };
 GlobalThreshold global_magnitude_threshold(const std::vector<const Tensor*>& ts, double sparsity);
 // wanda.cpp: |W_ij| · ‖X_j‖₂ (‖X_j‖₂ = sqrt of the site's sum of squares of input j).
-std::vector<float> wanda_scores(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st);
+std::vector<float> wanda_scores(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st);
 // ria.cpp: (|W_ij| / Σ_k |W_ik| + |W_ij| / Σ_k |W_kj|) · ‖X_j‖₂^a.
-std::vector<float> ria_scores(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, double a = 0.5);
+std::vector<float> ria_scores(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st, double a = 0.5);
 
 // ---- SparseGPT (sparsegpt.cpp) ----
 struct SparseGptOptions {
@@ -49,7 +49,7 @@ struct SparseGptResult {
   double err = 0;           // OBS loss estimate Σ (w − q)² / 2[H⁻¹]_jj
   int64_t dead = 0;         // inputs never active in calibration
 };
-SparseGptResult sparsegpt(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Pattern& p,
+SparseGptResult sparsegpt(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st, const Pattern& p,
                           const SparseGptOptions& o = {});
 
 // ---- OWL (owl.cpp) ----
@@ -69,7 +69,7 @@ struct DsnotOptions {
 struct DsnotReport { int64_t swaps = 0; double err_before = 0, err_after = 0; };  // Σ_rows |ε_i|
 // Refines `keep` (rows x cols, the mask of w under pattern p) in place; the count per row and
 // the N:M pattern are kept. Needs the layer's input means and norms (st.sum, st.sum_sq).
-DsnotReport dsnot_refine(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Pattern& p,
+DsnotReport dsnot_refine(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st, const Pattern& p,
                          Mask& keep, const DsnotOptions& o = {});
 
 // ---- a whole model ----

@@ -62,18 +62,18 @@ namespace {
 // OWL's first pass: the outlier ratio of every block, from the dense model's activations.
 std::vector<double> outlier_ratios(Model& m, const std::vector<std::vector<int32_t>>& calib, const PruneOptions& o) {
   std::vector<double> ratios(size_t(m.hp.n_layer), 0.0);
-  pipeline::Wants wants;
-  auto measure = [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
+  quant::Wants wants;
+  auto measure = [&](Model& mm, int64_t l, quant::BlockStats& st) {
     std::vector<std::vector<float>> scores;
     for (int s = 0; s < kLinearSites; ++s)
-      for (Tensor* t : pipeline::site_weights(mm.blocks[size_t(l)], LinearSite(s))) {
+      for (Tensor* t : quant::site_weights(mm.blocks[size_t(l)], LinearSite(s))) {
         const std::vector<float> w = t->to_f32();
         scores.push_back(wanda_scores(w.data(), t->rows(), t->cols(), st[size_t(s)]));
       }
     const OutlierCount c = count_outliers(scores, o.owl_m);
     ratios[size_t(l)] = c.total ? double(c.outliers) / double(c.total) : 0.0;
   };
-  pipeline::run_layerwise(m, calib, wants, measure, o.progress);
+  quant::run_layerwise(m, calib, wants, measure, o.progress);
   return ratios;
 }
 }  // namespace
@@ -94,18 +94,18 @@ PruneReport prune_model(Model& m, const std::vector<std::vector<int32_t>>& calib
       for (const Tensor* t : b.linears()) ts.push_back(t);
     global = global_magnitude_threshold(ts, o.pattern.sparsity);
   }
-  pipeline::Wants wants;
+  quant::Wants wants;
   wants.stats = o.method != Method::Magnitude || o.dsnot;
   wants.hessian = o.method == Method::SparseGpt;
-  auto compress = [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
+  auto compress = [&](Model& mm, int64_t l, quant::BlockStats& st) {
     Pattern p = o.pattern;
     p.sparsity = rep.layer_sparsity[size_t(l)];
     int64_t index = l * 7;  // site_weights visits the linears in Block::linears() order
     for (int s = 0; s < kLinearSites; ++s)
-      for (Tensor* t : pipeline::site_weights(mm.blocks[size_t(l)], LinearSite(s))) {
+      for (Tensor* t : quant::site_weights(mm.blocks[size_t(l)], LinearSite(s))) {
         const int64_t rows = t->rows(), cols = t->cols();
         std::vector<float> w = t->to_f32();
-        const pipeline::SiteStats& ss = st[size_t(s)];
+        const quant::SiteStats& ss = st[size_t(s)];
         if (o.method == Method::SparseGpt) {
           SparseGptResult r = sparsegpt(w.data(), rows, cols, ss, p, o.sparsegpt);
           rep.sparsegpt_err += r.err;
@@ -140,7 +140,7 @@ PruneReport prune_model(Model& m, const std::vector<std::vector<int32_t>>& calib
         ++index;
       }
   };
-  const pipeline::RunInfo info = pipeline::run_layerwise(m, calib, wants, compress, o.progress);
+  const quant::RunInfo info = quant::run_layerwise(m, calib, wants, compress, o.progress);
   rep.calib_tokens = info.tokens;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;

@@ -10,7 +10,7 @@
 
 namespace slimlm::prune {
 
-std::vector<float> ria_scores(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, double a) {
+std::vector<float> ria_scores(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st, double a) {
   if (st.k != cols || int64_t(st.sum_sq.size()) != cols) fail("RIA: statistics do not match a ", cols, "-column weight");
   std::vector<double> row_sum(static_cast<size_t>(rows), 0.0), col_sum(static_cast<size_t>(cols), 0.0);
   for (int64_t r = 0; r < rows; ++r)

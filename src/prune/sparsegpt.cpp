@@ -18,7 +18,7 @@
 
 namespace slimlm::prune {
 
-SparseGptResult sparsegpt(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Pattern& p,
+SparseGptResult sparsegpt(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st, const Pattern& p,
                           const SparseGptOptions& o) {
   using quant::MatD;
   using quant::MatF;

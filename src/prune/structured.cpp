@@ -186,7 +186,7 @@ void drop_blocks(Model& m, std::vector<int64_t> remove) {
 }
 
 namespace {
-void add_rows(pipeline::SiteStats& st, const float* x, int64_t n, int64_t ld) {
+void add_rows(quant::SiteStats& st, const float* x, int64_t n, int64_t ld) {
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < st.k; ++j) {
       const double v = x[t * ld + j];
@@ -196,7 +196,7 @@ void add_rows(pipeline::SiteStats& st, const float* x, int64_t n, int64_t ld) {
   st.count += n;
 }
 
-void init_site(pipeline::SiteStats& st, int64_t k) {
+void init_site(quant::SiteStats& st, int64_t k) {
   st.k = k;
   st.sum.assign(size_t(k), 0.0);
   st.sum_sq.assign(size_t(k), 0.0);
@@ -270,7 +270,7 @@ std::vector<double> sq_norms(const Tensor& t, bool cols) {
 std::vector<double> col_sq(const Tensor& t) { return sq_norms(t, true); }
 std::vector<double> row_sq(const Tensor& t) { return sq_norms(t, false); }
 // Per-channel weight of an output projection's input channel j under score s.
-double channel_score(Score s, const std::vector<double>& wcol, const pipeline::SiteStats* st, int64_t j) {
+double channel_score(Score s, const std::vector<double>& wcol, const quant::SiteStats* st, int64_t j) {
   switch (s) {
     case Score::Magnitude: return wcol[size_t(j)];
     case Score::Activation: return wcol[size_t(j)] * st->sum_sq[size_t(j)] / double(std::max<int64_t>(1, st->count));

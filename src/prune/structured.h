@@ -3,7 +3,7 @@
 // come from weight magnitudes, calibration activations, FLAP (flap.cpp) or block influence.
 #pragma once
 #include "model/model.h"
-#include "pipeline/layerwise.h"
+#include "quant/layerwise.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,7 +47,7 @@ int64_t block_linear_params(const Model& m);
 // between the residual stream before block l and before block l + span (span 1: ShortGPT's
 // block influence is 1 − cos; span n: Gromov et al.'s angular distance of an n-block run).
 struct CalibStats {
-  std::vector<pipeline::SiteStats> attn_out, ffn_down;  // per layer
+  std::vector<quant::SiteStats> attn_out, ffn_down;  // per layer
   std::vector<double> cos1;       // per layer: mean cos(x_l, x_{l+1})
   std::vector<double> ang_span;   // per start layer: mean arccos(cos(x_l, x_{l+span})) / π
   int64_t span = 1, tokens = 0;
@@ -73,7 +73,7 @@ void plan_flap(const Model& m, const CalibStats& st, int64_t target, bool compen
 // Bias that replaces removed input channels of y = W x by their mean: b_i = Σ_{j removed} W_ij E[x_j]
 // (w: rows x cols, row-major; returns `rows` values).
 std::vector<float> bias_compensation(const float* w, int64_t rows, int64_t cols, const std::vector<int64_t>& removed,
-                                     const pipeline::SiteStats& st);
+                                     const quant::SiteStats& st);
 
 // Whole blocks: the n least influential (ShortGPT) or the n-block run with the smallest angular
 // distance between its input and output (Gromov et al. 2024).

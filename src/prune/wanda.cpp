@@ -9,7 +9,7 @@
 
 namespace slimlm::prune {
 
-std::vector<float> wanda_scores(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st) {
+std::vector<float> wanda_scores(const float* w, int64_t rows, int64_t cols, const quant::SiteStats& st) {
   if (st.k != cols || int64_t(st.sum_sq.size()) != cols) fail("Wanda: statistics do not match a ", cols, "-column weight");
   std::vector<float> norm(static_cast<size_t>(cols)), s(static_cast<size_t>(rows * cols));
   for (int64_t j = 0; j < cols; ++j) norm[size_t(j)] = float(std::sqrt(st.sum_sq[size_t(j)]));

@@ -37,7 +37,7 @@ std::vector<float> scaled_rtn(const std::vector<float>& w, int64_t rows, int64_t
   return q;
 }
 
-std::vector<float> alpha_scales(const pipeline::SiteStats& st, double alpha) {
+std::vector<float> alpha_scales(const SiteStats& st, double alpha) {
   const int64_t k = st.k;
   std::vector<float> s(static_cast<size_t>(k));
   float mx = 0, mn = std::numeric_limits<float>::max();
@@ -93,11 +93,11 @@ std::vector<float> clip_search(const std::vector<float>& w, int64_t rows, int64_
 }
 }  // namespace
 
-AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, const Codec& c, const AwqOptions& o) {
+AwqBlock awq_block(Model& m, int64_t layer, const BlockStats& stats, const Codec& c, const AwqOptions& o) {
   return awq_block(m, layer, stats, [&c](const Tensor&) { return &c; }, o);
 }
 
-AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, const CodecFor& codec_for, const AwqOptions& o) {
+AwqBlock awq_block(Model& m, int64_t layer, const BlockStats& stats, const CodecFor& codec_for, const AwqOptions& o) {
   Block& b = m.blocks[size_t(layer)];
   const HParams& hp = m.hp;
   AwqBlock out;
@@ -105,11 +105,11 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
 
   // Sites in an order where each fold target is still f32 in `out`: FfnIn before FfnDown (up's rows).
   for (int s : {0, 2, 3, 1}) {
-    const pipeline::SiteStats& st = stats[size_t(s)];
+    const SiteStats& st = stats[size_t(s)];
     const bool foldable = s != int(LinearSite::AttnOut) || hp.n_head_at(layer) == hp.n_head_kv_at(layer);
     if (!foldable || o.grid <= 0 || st.n_sample == 0) continue;
     const int64_t k = st.k, n = st.n_sample;
-    const auto ws = pipeline::site_weights(b, LinearSite(s));
+    const auto ws = site_weights(b, LinearSite(s));
     double best_err = std::numeric_limits<double>::max(), best_alpha = 0;
     for (int gi = 0; gi < o.grid; ++gi) {
       const double alpha = double(gi) / o.grid;
@@ -127,8 +127,8 @@ AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& stats, c
   }
 
   for (int s = 0; s < kLinearSites; ++s) {
-    const pipeline::SiteStats& st = stats[size_t(s)];
-    const auto ws = pipeline::site_weights(b, LinearSite(s));
+    const SiteStats& st = stats[size_t(s)];
+    const auto ws = site_weights(b, LinearSite(s));
     out.clip[s].resize(ws.size());
     if (!o.clip || st.n_sample == 0) continue;
     const int64_t k = st.k, n = std::min<int64_t>(st.n_sample, o.clip_tokens);

@@ -15,7 +15,7 @@
 
 namespace slimlm::quant {
 
-QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Codec& c,
+QMatrix gptq(const float* w, int64_t rows, int64_t cols, const SiteStats& st, const Codec& c,
              const GptqOptions& o, GptqReport* rep) {
   MatD H = layer_hessian(st, cols, "GPTQ");
   if (!c.tail_ok() && cols % c.fit_span() != 0) fail(c.name(), " needs rows that are a multiple of ", c.fit_span(), ", not ", cols);

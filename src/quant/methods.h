@@ -3,7 +3,7 @@
 // statistics into codes and group fits of a Codec, and a Tensor stored in the codec's format.
 #pragma once
 #include "model/model.h"
-#include "pipeline/layerwise.h"
+#include "quant/layerwise.h"
 #include "quant/codec.h"
 #include <cstdint>
 #include <functional>
@@ -34,11 +34,11 @@ struct GptqOptions {
   int64_t block = 128;       // lazy-batch width (rounded to a multiple of the group size)
 };
 struct GptqReport { double err = 0; int64_t dead = 0; };
-QMatrix gptq(const float* w, int64_t rows, int64_t cols, const pipeline::SiteStats& st, const Codec& c,
+QMatrix gptq(const float* w, int64_t rows, int64_t cols, const SiteStats& st, const Codec& c,
              const GptqOptions& o, GptqReport* rep = nullptr);
 
 // Per-input-channel scaling (quant/scaling.cpp), shared by AWQ and SmoothQuant: a block's
-// weights as f32 copies by site (pipeline::site_weights order) and the scales applied to them.
+// weights as f32 copies by site (site_weights order) and the scales applied to them.
 struct ScaledBlock {
   std::vector<std::vector<float>> w[kLinearSites];
   std::vector<float> scale[kLinearSites];   // s per input channel (empty: not scaled)
@@ -65,11 +65,11 @@ struct AwqBlock : ScaledBlock {  // w: f32 weights after scaling
   std::vector<std::vector<float>> clip[kLinearSites];   // per weight: rows x n_groups clip ratios (empty: 1)
   double alpha[kLinearSites] = {-1, -1, -1, -1};         // chosen α (-1: site not scaled)
 };
-AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const Codec& c, const AwqOptions& o);
+AwqBlock awq_block(Model& m, int64_t layer, const BlockStats& st, const Codec& c, const AwqOptions& o);
 // The same with a codec per weight (a llama.cpp-style type mixture); nullptr: the weight is not
 // quantized (kept in f16), so it adds no error to the α search and gets no clip search.
 using CodecFor = std::function<const Codec*(const Tensor&)>;
-AwqBlock awq_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const CodecFor& codec_for, const AwqOptions& o);
+AwqBlock awq_block(Model& m, int64_t layer, const BlockStats& st, const CodecFor& codec_for, const AwqOptions& o);
 
 // SmoothQuant (Xiao et al. 2023): s_j = max|X_j|^α / max|W_j|^(1−α) per input channel from the
 // calibration absmax, applied with apply_input_scales; the weights are returned as f32 for the
@@ -79,6 +79,6 @@ struct SmoothOptions {
   bool site[kLinearSites] = {true, true, true, true}; // sites to smooth (q/k/v, o, gate/up, down)
 };
 std::vector<float> smooth_scales(const std::vector<float>& x_absmax, const std::vector<float>& w_absmax, double alpha);
-ScaledBlock smoothquant_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const SmoothOptions& o);
+ScaledBlock smoothquant_block(Model& m, int64_t layer, const BlockStats& st, const SmoothOptions& o);
 
 }  // namespace slimlm::quant

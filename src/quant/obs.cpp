@@ -5,7 +5,7 @@
 
 namespace slimlm::quant {
 
-MatD layer_hessian(const pipeline::SiteStats& st, int64_t cols, const char* who) {
+MatD layer_hessian(const SiteStats& st, int64_t cols, const char* who) {
   if (st.k != cols || int64_t(st.xtx.size()) != cols * cols) fail(who, ": statistics do not match a ", cols, "-column weight");
   if (st.count <= 0) fail(who, ": no calibration tokens");
   return Eigen::Map<const MatD>(st.xtx.data(), cols, cols) * (2.0 / double(st.count));

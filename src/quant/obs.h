@@ -5,7 +5,7 @@
 //   e = (w_j − q_j) / U_jj,   w_{j+1:} −= e · U_{j, j+1:}    (within a batch of B columns)
 //   W_{:, i2:} −= E · U_{i1:i2, i2:}                          (once per batch, a GEMM)
 #pragma once
-#include "pipeline/layerwise.h"
+#include "quant/layerwise.h"
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cstdint>
@@ -16,7 +16,7 @@ using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 using MatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // H = 2XᵀX / n for a `cols`-wide weight; `who` names the method in errors (stats mismatch, no tokens).
-MatD layer_hessian(const pipeline::SiteStats& st, int64_t cols, const char* who);
+MatD layer_hessian(const SiteStats& st, int64_t cols, const char* who);
 // Columns never active (H_jj = 0) get H_jj = 1 and zero weights, as in the reference code; returns their count.
 int64_t drop_dead_columns(MatD& H, MatF& W);
 // Upper Cholesky factor of (H + damp·mean(diag H)·I)⁻¹, retrying with 10x more damping while

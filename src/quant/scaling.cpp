@@ -22,7 +22,7 @@ Tensor divided(const Tensor& t, const std::vector<float>& s, int64_t n) {  // el
 ScaledBlock f32_weights(Block& b) {
   ScaledBlock out;
   for (int s = 0; s < kLinearSites; ++s)
-    for (Tensor* t : pipeline::site_weights(b, LinearSite(s))) out.w[s].push_back(t->to_f32());
+    for (Tensor* t : site_weights(b, LinearSite(s))) out.w[s].push_back(t->to_f32());
   return out;
 }
 

@@ -48,14 +48,14 @@ void tie_over_kv_groups(const HParams& hp, std::vector<float>& v) {
 }
 }  // namespace
 
-ScaledBlock smoothquant_block(Model& m, int64_t layer, const pipeline::BlockStats& st, const SmoothOptions& o) {
+ScaledBlock smoothquant_block(Model& m, int64_t layer, const BlockStats& st, const SmoothOptions& o) {
   if (o.alpha < 0 || o.alpha > 1) fail("SmoothQuant: alpha ", o.alpha, " is outside [0, 1]");
   Block& b = m.blocks[size_t(layer)];
   ScaledBlock out = f32_weights(b);
   // Every site's s from the block's original weights and activations, then all folds.
   std::vector<float> scales[kLinearSites];
   for (int s = 0; s < kLinearSites; ++s) {
-    const pipeline::SiteStats& ss = st[size_t(s)];
+    const SiteStats& ss = st[size_t(s)];
     if (!o.site[s] || ss.count == 0) continue;
     std::vector<float> ax = ss.absmax, aw = column_absmax(out.w[s], ss.k);
     if (LinearSite(s) == LinearSite::AttnOut) { tie_over_kv_groups(m.hp, ax); tie_over_kv_groups(m.hp, aw); }

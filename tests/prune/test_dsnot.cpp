@@ -13,12 +13,12 @@ using namespace slimlm::prune;
 
 namespace {
 // Inputs with uneven, non-zero channel means (DSnoT's ε needs E[x] ≠ 0), as layer statistics.
-pipeline::SiteStats offset_stats(int64_t n, int64_t k, uint32_t seed) {
+quant::SiteStats offset_stats(int64_t n, int64_t k, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd;
   std::vector<double> offset(static_cast<size_t>(k));
   for (auto& o : offset) o = 0.5 * nd(rng);
-  pipeline::SiteStats st;
+  quant::SiteStats st;
   st.k = k;
   st.count = n;
   st.sum.assign(size_t(k), 0.0);
@@ -32,7 +32,7 @@ pipeline::SiteStats offset_stats(int64_t n, int64_t k, uint32_t seed) {
   return st;
 }
 // Row i's |ε_i| (square = false) or L_i = ε_i² + Σ_pruned W² σ² (square = true).
-double row_error(const std::vector<float>& w, const Mask& keep, const pipeline::SiteStats& st, int64_t i, int64_t cols, bool square) {
+double row_error(const std::vector<float>& w, const Mask& keep, const quant::SiteStats& st, int64_t i, int64_t cols, bool square) {
   double eps = 0, var = 0;
   for (int64_t j = 0; j < cols; ++j) {
     if (keep[size_t(i * cols + j)]) continue;
@@ -42,7 +42,7 @@ double row_error(const std::vector<float>& w, const Mask& keep, const pipeline::
   }
   return square ? eps * eps + var : std::fabs(eps);
 }
-double expected_error(const std::vector<float>& w, const Mask& keep, const pipeline::SiteStats& st, int64_t rows, int64_t cols) {
+double expected_error(const std::vector<float>& w, const Mask& keep, const quant::SiteStats& st, int64_t rows, int64_t cols) {
   double e = 0;
   for (int64_t i = 0; i < rows; ++i) e += row_error(w, keep, st, i, cols, false);
   return e;
@@ -96,6 +96,6 @@ TEST(PruneDsnot, ZeroCyclesAndBadStatsLeaveTheMask) {
   const DsnotReport r = dsnot_refine(w.data(), rows, cols, st, p, keep, o);
   EXPECT_EQ(r.swaps, 0);
   EXPECT_EQ(keep, start);
-  pipeline::SiteStats none;  // no calibration statistics
+  quant::SiteStats none;  // no calibration statistics
   EXPECT_THROW(dsnot_refine(w.data(), rows, cols, none, p, keep), Error);
 }

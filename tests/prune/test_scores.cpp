@@ -16,7 +16,7 @@ constexpr int64_t kRows = 4, kCols = 6, kTokens = 9;
 struct Tiny {
   std::vector<float> w = test::gaussian(size_t(kRows * kCols), 21);
   std::vector<float> x;  // kTokens x kCols
-  pipeline::SiteStats st = test::make_stats(kTokens, kCols, 22, &x);
+  quant::SiteStats st = test::make_stats(kTokens, kCols, 22, &x);
   double col_norm(int64_t j) const {  // ‖X_j‖₂ straight from the inputs
     double s = 0;
     for (int64_t t = 0; t < kTokens; ++t) s += double(x[size_t(t * kCols + j)]) * x[size_t(t * kCols + j)];
@@ -35,7 +35,7 @@ TEST(PruneScores, MagnitudeAndWanda) {
       EXPECT_EQ(mag[size_t(i * kCols + j)], float(a));
       EXPECT_NEAR(wanda[size_t(i * kCols + j)], a * t.col_norm(j), 1e-5 * a * t.col_norm(j)) << i << "," << j;
     }
-  pipeline::SiteStats wrong = t.st;
+  quant::SiteStats wrong = t.st;
   wrong.k = 5;
   EXPECT_THROW(wanda_scores(t.w.data(), kRows, kCols, wrong), Error);
 }

@@ -21,7 +21,7 @@ namespace {
 using MatD = Eigen::MatrixXd;
 
 // The objective SparseGPT minimises: H = 2XᵀX/n + damp · mean(diag) · I.
-MatD damped_hessian(const pipeline::SiteStats& st, double damp) {
+MatD damped_hessian(const quant::SiteStats& st, double damp) {
   MatD H(st.k, st.k);
   for (int64_t i = 0; i < st.k; ++i)
     for (int64_t j = 0; j < st.k; ++j) H(i, j) = st.xtx[size_t(i * st.k + j)] * 2.0 / double(st.count);
@@ -200,7 +200,7 @@ TEST(PruneSparseGpt, DeterministicAcrossThreadsAndDeadInputs) {
   EXPECT_EQ(a.dead, 1);
   for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(a.keep[size_t(r * k + 3)], 0);  // zeroed dead weights score 0: pruned first
   EXPECT_EQ(count_zeros(a.w.data(), rows * k), rows * k / 2);
-  pipeline::SiteStats wrong = st;
+  quant::SiteStats wrong = st;
   wrong.k = 16;
   EXPECT_THROW(sparsegpt(w.data(), rows, k, wrong, Pattern{}), Error);
   EXPECT_THROW(sparsegpt(w.data(), rows, k, st, Pattern{1.0, 0, 0}), Error);

@@ -197,7 +197,7 @@ TEST(StructuredPrune, FlapBiasCompensationLowersTheError) {
   for (auto& v : mu) v = 2.f * g(rng);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < cols; ++j) x[size_t(t * cols + j)] = mu[size_t(j)] + (j == 5 ? 0.f : 0.3f * g(rng));
-  pipeline::SiteStats st;
+  quant::SiteStats st;
   st.k = cols;
   st.sum.assign(size_t(cols), 0.0);
   st.sum_sq.assign(size_t(cols), 0.0);

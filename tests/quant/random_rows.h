@@ -1,7 +1,7 @@
 // Seeded random test data for the quantization and pruning tests: Gaussian rows, weights,
 // correlated calibration inputs with their layer statistics, and the layer-output error.
 #pragma once
-#include "pipeline/layerwise.h"
+#include "quant/layerwise.h"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -30,12 +30,12 @@ inline double max_abs(const std::vector<float>& v) {
 }
 
 // n correlated calibration inputs X (n x k, uneven channel scales) and their stats (XᵀX, Σx²).
-inline pipeline::SiteStats make_stats(int64_t n, int64_t k, uint32_t seed, std::vector<float>* xs = nullptr) {
+inline quant::SiteStats make_stats(int64_t n, int64_t k, uint32_t seed, std::vector<float>* xs = nullptr) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd;
   std::vector<float> mix(static_cast<size_t>(k * k));
   for (auto& v : mix) v = nd(rng) * 0.3f;
-  pipeline::SiteStats st;
+  quant::SiteStats st;
   st.k = k;
   st.xtx.assign(size_t(k * k), 0.0);
   st.sum_sq.assign(size_t(k), 0.0);

@@ -163,7 +163,7 @@ TEST(KQuant, GptqBeatsRtnWithAKCodec) {
   // correlated inputs with uneven channel scales: x = A z
   std::vector<float> A(size_t(k * 4)), xs(size_t(n * k));
   for (auto& v : A) v = nd(rng);
-  pipeline::SiteStats st;
+  quant::SiteStats st;
   st.k = k;
   st.xtx.assign(size_t(k * k), 0.0);
   for (int64_t t = 0; t < n; ++t) {

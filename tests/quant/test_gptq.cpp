@@ -14,7 +14,7 @@ using test::random_weights;
 
 TEST(Gptq, MatchesTheClosedFormObqUpdate) {
   const int64_t rows = 6, k = 40;  // k > lazy batch (16) so the blocked update is exercised
-  const pipeline::SiteStats st = make_stats(400, k, 3);
+  const quant::SiteStats st = make_stats(400, k, 3);
   const std::vector<float> w = random_weights(rows, k, 4);
   const int64_t G = 8;  // groups fitted from the error-updated weights when they start
   auto c = quant::uniform_codec(4, G, false);
@@ -53,7 +53,7 @@ TEST(Gptq, MatchesTheClosedFormObqUpdate) {
 TEST(Gptq, BeatsRtnOnTheLayerOutputError) {
   const int64_t rows = 24, k = 64;
   std::vector<float> xs;
-  const pipeline::SiteStats st = make_stats(256, k, 5, &xs);
+  const quant::SiteStats st = make_stats(256, k, 5, &xs);
   const std::vector<float> w = random_weights(rows, k, 6);
   for (const char* fmt : {"u3g32", "s4g64", "u2g16", "q4_0", "q4_1"}) {
     auto c = quant::make_codec(fmt);
@@ -69,7 +69,7 @@ TEST(Gptq, BeatsRtnOnTheLayerOutputError) {
 
 TEST(Gptq, DeadColumnsAndBadStats) {
   const int64_t rows = 4, k = 32;
-  pipeline::SiteStats st = make_stats(100, k, 7);
+  quant::SiteStats st = make_stats(100, k, 7);
   for (int64_t j = 0; j < k; ++j) { st.xtx[size_t(3 * k + j)] = 0; st.xtx[size_t(j * k + 3)] = 0; }  // channel 3 never active
   const std::vector<float> w = random_weights(rows, k, 8);
   auto c = quant::make_codec("u4g32");
@@ -77,7 +77,7 @@ TEST(Gptq, DeadColumnsAndBadStats) {
   const quant::QMatrix q = quant::gptq(w.data(), rows, k, st, *c, {}, &rep);
   EXPECT_EQ(rep.dead, 1);
   for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(q.r[size_t(r)].deq[3], c->round(0.f, q.r[size_t(r)].fits[0]));
-  pipeline::SiteStats wrong = st;
+  quant::SiteStats wrong = st;
   wrong.k = 16;
   EXPECT_THROW(quant::gptq(w.data(), rows, k, wrong, *c, {}), Error);
 }

@@ -4,7 +4,7 @@
 // squares, absolute sums and maxima, token count.
 #include "model/forward.h"
 #include "model/model.h"
-#include "pipeline/layerwise.h"
+#include "quant/layerwise.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
 #include <cmath>
@@ -39,10 +39,10 @@ TEST(Layerwise, StatsMatchBruteForceOnStories260K) {
     }
   }
 
-  pipeline::Wants wants;
+  quant::Wants wants;
   wants.hessian = true;
   bool checked = false;
-  pipeline::run_layerwise(*m, calib, wants, [&](Model&, int64_t l, pipeline::BlockStats& stats) {
+  quant::run_layerwise(*m, calib, wants, [&](Model&, int64_t l, quant::BlockStats& stats) {
     if (l != 0) return;
     checked = true;
     for (int s = 0; s < kLinearSites; ++s) {

@@ -4,6 +4,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "io/gguf.h"
+#include "io/gguf_csr.h"
 #include "quant/codec.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
@@ -29,9 +30,9 @@ std::vector<float> outlier_matrix(int64_t rows, int64_t cols, uint32_t seed) {
   return w;
 }
 // Keeps the entries of S at the positions it names, zero elsewhere (for checks by position).
-std::vector<float> dense_of(const Sparse& s) {
+std::vector<float> dense_of(const CsrF16& s) {
   std::vector<float> d(size_t(s.rows * s.cols), 0.0f);
-  add_dense(s, d.data());
+  s.add_dense(d.data());
   return d;
 }
 }  // namespace
@@ -51,7 +52,7 @@ TEST(Outliers, SplitKeepsTheTopMagnitudesAndDensePlusSparseIsExact) {
   const int64_t rows = 48, cols = 80;
   const auto w0 = outlier_matrix(rows, cols, 1);
   auto w = w0;
-  const Sparse s = split_outliers(w.data(), rows, cols, 0.0125);
+  const CsrF16 s = split_outliers(w.data(), rows, cols, 0.0125);
   ASSERT_NO_THROW(s.validate());
   EXPECT_EQ(s.nnz(), 48);  // ⌊0.0125 · 3840⌋
   // kept = the 48 largest |w| (a full sort, ties by index)
@@ -77,7 +78,7 @@ TEST(Outliers, SensitivityScoresAndTiesAreDeterministic) {
   for (int64_t j = 0; j < cols; ++j) c[size_t(j)] = 0.5f + float(j);
   for (OutlierScore sc : {OutlierScore::ActNorm, OutlierScore::Hessian}) {
     auto w = w0;
-    const Sparse s = split_outliers(w.data(), rows, cols, 0.1, sc, c.data());
+    const CsrF16 s = split_outliers(w.data(), rows, cols, 0.1, sc, c.data());
     ASSERT_EQ(s.nnz(), 6);
     std::vector<std::pair<float, int64_t>> all;
     for (int64_t i = 0; i < rows * cols; ++i) {
@@ -89,7 +90,7 @@ TEST(Outliers, SensitivityScoresAndTiesAreDeterministic) {
     for (int k = 0; k < 6; ++k) EXPECT_NE(sd[size_t(all[size_t(k)].second)], 0.0f);
   }
   std::vector<float> flat(12, 0.5f);  // all tied: the lowest flat indices win
-  const Sparse t = split_outliers(flat.data(), 3, 4, 0.25);
+  const CsrF16 t = split_outliers(flat.data(), 3, 4, 0.25);
   EXPECT_EQ(t.row_ptr, (std::vector<int32_t>{0, 3, 3, 3}));
   EXPECT_EQ(t.col, (std::vector<int32_t>{0, 1, 2}));
   EXPECT_THROW(split_outliers(flat.data(), 3, 4, 0.25, OutlierScore::Hessian, nullptr), Error);
@@ -117,12 +118,12 @@ TEST(Outliers, SplitPlusApplyReproducesTheMatVecUpToDenseQuantization) {
     return q;
   };
   auto d = w0;
-  const Sparse s = split_outliers(d.data(), rows, cols, 0.01);
+  const CsrF16 s = split_outliers(d.data(), rows, cols, 0.01);
   const auto dq = quantize(d), plain = quantize(w0);
   std::vector<float> y(size_t(n_tok * ldy), 0.0f);
   for (int64_t t = 0; t < n_tok; ++t)
     for (int64_t i = 0; i < rows; ++i) y[size_t(t * ldy + i)] = float(ref(dq, t, i));
-  apply(s, x.data(), ldx, n_tok, y.data(), ldy);
+  s.apply(x.data(), ldx, n_tok, y.data(), ldy);
   double err_split = 0, err_plain = 0;
   for (int64_t t = 0; t < n_tok; ++t)
     for (int64_t i = 0; i < rows; ++i) {
@@ -138,7 +139,7 @@ TEST(Outliers, SplitPlusApplyReproducesTheMatVecUpToDenseQuantization) {
   std::vector<float> y2(size_t(n_tok * ldy), 0.0f);
   for (int64_t t = 0; t < n_tok; ++t)
     for (int64_t i = 0; i < rows; ++i) y2[size_t(t * ldy + i)] = float(ref(d, t, i));
-  apply(s, x.data(), ldx, n_tok, y2.data(), ldy);
+  s.apply(x.data(), ldx, n_tok, y2.data(), ldy);
   for (int64_t t = 0; t < n_tok; ++t)
     for (int64_t i = 0; i < rows; ++i) EXPECT_NEAR(y2[size_t(t * ldy + i)], ref(w0, t, i), 1e-5) << t << "," << i;
 }
@@ -151,7 +152,7 @@ TEST(Outliers, LlmInt8OutlierColumnsStayInHalfPrecision) {
   EXPECT_EQ(ch, (std::vector<int32_t>{3, 31}));
   const auto w0 = outlier_matrix(rows, cols, 5);
   auto w = w0;
-  const Sparse s = split_columns(w.data(), rows, cols, {31, 3, 31});
+  const CsrF16 s = split_columns(w.data(), rows, cols, {31, 3, 31});
   ASSERT_NO_THROW(s.validate());
   EXPECT_EQ(s.nnz(), rows * 2);
   const auto sd = dense_of(s);
@@ -168,32 +169,32 @@ TEST(Outliers, LlmInt8OutlierColumnsStayInHalfPrecision) {
 TEST(Outliers, CsrRoundTripsThroughGguf) {
   const int64_t rows = 30, cols = 50;
   auto w = outlier_matrix(rows, cols, 6);
-  const Sparse s = split_outliers(w.data(), rows, cols, 0.02);
-  Sparse none;
+  const CsrF16 s = split_outliers(w.data(), rows, cols, 0.02);
+  CsrF16 none;
   none.rows = 4; none.cols = 8; none.row_ptr.assign(5, 0);
   gguf::Writer wr;
   wr.set("general.architecture", gguf::Value::of_str("test"));
   wr.add_tensor("blk.0.w", DType::F32, {cols, rows}, w.data(), w.size() * 4);
-  add_sparse_tensors(wr, "blk.0.w", s);
-  add_sparse_tensors(wr, "blk.1.w", none);
+  gguf::add_csr_tensors(wr, "blk.0.w", s);
+  gguf::add_csr_tensors(wr, "blk.1.w", none);
   const std::string path = test::temp_path("outliers.gguf");
   wr.write(path);
   auto f = gguf::File::open(path);
   ASSERT_NE(f->tensor("blk.0.w.outl_col"), nullptr);
   EXPECT_EQ(f->tensor("blk.0.w.outl_col")->type, DType::I32);
   EXPECT_EQ(f->tensor("blk.0.w.outl_val")->type, DType::F16);
-  const auto back = read_sparse(*f, "blk.0.w", rows, cols);
+  const auto back = gguf::read_csr_tensors(*f, "blk.0.w", rows, cols);
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->row_ptr, s.row_ptr);
   EXPECT_EQ(back->col, s.col);
   EXPECT_EQ(back->val, s.val);
-  const auto empty = read_sparse(*f, "blk.1.w", 4, 8);
+  const auto empty = gguf::read_csr_tensors(*f, "blk.1.w", 4, 8);
   ASSERT_TRUE(empty.has_value());
   EXPECT_EQ(empty->nnz(), 0);
   EXPECT_EQ(f->tensor("blk.1.w.outl_col"), nullptr);
-  EXPECT_FALSE(read_sparse(*f, "blk.2.w", 4, 8).has_value());
-  EXPECT_THROW(read_sparse(*f, "blk.0.w", rows + 1, cols), Error);  // shape mismatch
-  EXPECT_THROW(read_sparse(*f, "blk.0.w", rows, 3), Error);         // columns out of range
+  EXPECT_FALSE(gguf::read_csr_tensors(*f, "blk.2.w", 4, 8).has_value());
+  EXPECT_THROW(gguf::read_csr_tensors(*f, "blk.0.w", rows + 1, cols), Error);  // shape mismatch
+  EXPECT_THROW(gguf::read_csr_tensors(*f, "blk.0.w", rows, 3), Error);         // columns out of range
   // the i32 tensor type reads as f32 like any other row
   std::vector<float> ptr(size_t(rows + 1));
   row_to_f32(DType::I32, f->tensor("blk.0.w.outl_rowptr")->data, ptr.data(), rows + 1);
@@ -209,7 +210,7 @@ TEST(Outliers, CsrRoundTripsThroughGguf) {
   wb.add_tensor("m.outl_val", DType::F16, {1}, bad_ptr.data(), 2);
   const std::string bad = test::temp_path("outliers_bad.gguf");
   wb.write(bad);
-  EXPECT_THROW(read_sparse(*gguf::File::open(bad), "m", 2, 4), Error);
+  EXPECT_THROW(gguf::read_csr_tensors(*gguf::File::open(bad), "m", 2, 4), Error);
 }
 
 // A weight with a side matrix is one matrix to the runtime: kernels::matmul (every storage
@@ -218,7 +219,7 @@ TEST(Outliers, TensorWithSideMatrixMultipliesAsTheSum) {
   const int64_t rows = 48, cols = 256, n_tok = 3;
   auto w = outlier_matrix(rows, cols, 9);
   const auto w0 = w;
-  auto s = std::make_shared<const Sparse>(split_outliers(w.data(), rows, cols, 0.02));
+  auto s = std::make_shared<const CsrF16>(split_outliers(w.data(), rows, cols, 0.02));
   ASSERT_GT(s->nnz(), 0);
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);

@@ -50,13 +50,13 @@ double smooth_unquantized(Model& m, const std::vector<std::vector<int32_t>>& cal
   quant::SmoothOptions so;
   so.alpha = alpha;
   double spread = 0;
-  pipeline::run_layerwise(m, calib, pipeline::Wants{}, [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
+  quant::run_layerwise(m, calib, quant::Wants{}, [&](Model& mm, int64_t l, quant::BlockStats& st) {
     quant::ScaledBlock sb = quant::smoothquant_block(mm, l, st, so);
     Block& b = mm.blocks[size_t(l)];
     for (int s = 0; s < kLinearSites; ++s) {
       EXPECT_FALSE(sb.scale[s].empty()) << "site " << s << " not smoothed";
       for (float v : sb.scale[s]) spread = std::max(spread, std::fabs(std::log(double(v))));
-      auto ws = pipeline::site_weights(b, LinearSite(s));
+      auto ws = quant::site_weights(b, LinearSite(s));
       for (size_t i = 0; i < ws.size(); ++i) *ws[i] = Tensor::from_f32(ws[i]->name, ws[i]->ne, sb.w[s][i].data());
     }
   }, false);
@@ -101,7 +101,7 @@ TEST(SmoothQuant, FoldingKeepsLogitsGemma3FirstBlocks) { expect_fold_exact(test:
 TEST(SmoothQuant, RejectsAlphaOutsideUnitInterval) {
   SLIMLM_REQUIRE_FILE(test::stories());
   auto m = load_model(test::stories());
-  pipeline::BlockStats st;
+  quant::BlockStats st;
   quant::SmoothOptions so;
   so.alpha = 1.5;
   EXPECT_THROW(quant::smoothquant_block(*m, 0, st, so), Error);

@@ -1,6 +1,6 @@
 // Shared pieces of the slimlm CLI: verb registration and common options (threads, json).
 #pragma once
-#include "pipeline/layerwise.h"
+#include "pipeline/calibration.h"
 #include <CLI/CLI.hpp>
 #include <string>
 

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "eval/eval.h"
 #include "model/model.h"
-#include "pipeline/layerwise.h"
+#include "pipeline/calibration.h"
 #include "prune/structured.h"
 #include <chrono>
 #include <cmath>

@@ -8,7 +8,8 @@
 #include "eval/eval.h"
 #include "io/gguf.h"
 #include "model/model.h"
-#include "pipeline/layerwise.h"
+#include "pipeline/calibration.h"
+#include "quant/layerwise.h"
 #include "quant/methods.h"
 #include "quant/nonuniform.h"
 #include "quant/outliers.h"
@@ -169,7 +170,7 @@ void run_quantize(const QuantizeOptions& o) {
 
   std::vector<std::vector<int32_t>> calib;
   if (calibrated) calib = pipeline::load_calibration(*m, o.calib.options());
-  pipeline::Wants wants;
+  quant::Wants wants;
   wants.stats = calibrated;
   wants.hessian = o.method.ends_with("gptq");
   wants.sample_tokens = o.method == "awq" || o.method == "awq+gptq" ? o.sample_tokens : 0;
@@ -182,7 +183,7 @@ void run_quantize(const QuantizeOptions& o) {
   double gptq_err = 0;
   int64_t n_outliers = 0;
   std::vector<double> alphas;
-  auto compress = [&](Model& mm, int64_t l, pipeline::BlockStats& st) {
+  auto compress = [&](Model& mm, int64_t l, quant::BlockStats& st) {
     Block& b = mm.blocks[size_t(l)];
     quant::AwqBlock awq;  // AWQ's scaled weights and clips, or SmoothQuant's scaled weights
     const bool use_awq = o.method == "awq" || o.method == "awq+gptq", use_sq = is_smoothquant(o.method);
@@ -205,7 +206,7 @@ void run_quantize(const QuantizeOptions& o) {
           sens[j] = float(ss[j] / (sc * sc));
         }
       }
-      auto ws = pipeline::site_weights(b, LinearSite(s));
+      auto ws = quant::site_weights(b, LinearSite(s));
       if (wants.hessian && scaled && !awq.scale[s].empty()) {  // inputs are X / s now: H' = S⁻¹ H S⁻¹
         auto& H = st[size_t(s)].xtx;
         const auto& sc = awq.scale[s];
@@ -216,10 +217,10 @@ void run_quantize(const QuantizeOptions& o) {
       for (size_t i = 0; i < ws.size(); ++i) {
         Tensor& t = *ws[i];
         std::vector<float> w = scaled ? std::move(awq.w[s][i]) : t.to_f32();
-        std::shared_ptr<const quant::Sparse> side;
+        std::shared_ptr<const CsrF16> side;
         if (o.outliers > 0) {  // dense-and-sparse: the top entries leave w before it is quantized
           const bool h = hessian_outliers && !sens.empty();
-          side = std::make_shared<const quant::Sparse>(quant::split_outliers(w.data(), t.rows(), t.cols(), o.outliers / 100.0,
+          side = std::make_shared<const CsrF16>(quant::split_outliers(w.data(), t.rows(), t.cols(), o.outliers / 100.0,
               h ? quant::OutlierScore::Hessian : quant::OutlierScore::Magnitude, h ? sens.data() : nullptr));
           n_outliers += side->nnz();
         }
@@ -249,7 +250,7 @@ void run_quantize(const QuantizeOptions& o) {
       }
     }
   };
-  const pipeline::RunInfo info = pipeline::run_layerwise(*m, calib, wants, compress, !o.no_progress);
+  const quant::RunInfo info = quant::run_layerwise(*m, calib, wants, compress, !o.no_progress);
   if (plan.mix) quantize_embeddings(*m, *plan.mix);
 
   int64_t n_lin = 0;

@@ -1,6 +1,7 @@
-// The layer-wise calibration pipeline shared by quantization and pruning (GPTQ/SparseGPT
-// style): calibration text runs through the model block by block; each block sees the outputs
-// of the already-compressed blocks before it, and its linear inputs are summarised as stats.
+// The layer-wise calibration loop shared by quantization and pruning (GPTQ/SparseGPT style):
+// calibration sequences run through the model block by block; each block sees the outputs of
+// the already-compressed blocks before it, and its linear inputs are summarised as statistics
+// (SiteStats) that the methods consume.
 #pragma once
 #include "model/forward.h"
 #include "model/model.h"
@@ -8,21 +9,9 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <vector>
 
-namespace slimlm::pipeline {
-
-struct CalibOptions {
-  std::string file;          // text file; default ../shared/data/brown/brown.txt is chosen by the CLI
-  std::string ids_file;      // or token ids (whitespace-separated), e.g. for models without a tokenizer
-  int64_t samples = 64;      // sequences
-  int64_t len = 256;         // tokens per sequence
-  uint64_t seed = 1;         // picks the sequences' start offsets
-};
-// Tokenizes the file and cuts `samples` sequences of `len` tokens at seeded random offsets
-// (non-overlapping when the text is long enough). Throws Error when the text is too short.
-std::vector<std::vector<int32_t>> load_calibration(const Model& m, const CalibOptions& o);
+namespace slimlm::quant {
 
 // Statistics of one linear-input site over all calibration tokens.
 struct SiteStats {
@@ -63,4 +52,4 @@ RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, 
 // The weights of block `l` that read each site (q/k/v read AttnIn, o AttnOut, gate/up FfnIn, down FfnDown).
 std::vector<Tensor*> site_weights(Block& b, LinearSite s);
 
-}  // namespace slimlm::pipeline
+}  // namespace slimlm::quant
