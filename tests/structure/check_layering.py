@@ -2,7 +2,7 @@
 """Strict layering: a source file may include only its own floor or a lower one.
 
 The floors, lowest first (docs/design.md, "Layers"):
-    core -> io -> kernels -> model -> quant -> prune -> eval -> pipeline -> api -> tools / examples
+    core -> io -> kernels -> model -> train -> quant -> prune -> eval -> pipeline -> api -> tools / examples
 src/<floor>/ holds the library floors, include/ is the public header (the api floor), tools/
 and examples/ sit on top. Every `#include "..."` in src/, include/, tools/ and examples/ is
 resolved (next to the including file first, then under src/ and include/; `#include <...>` only
@@ -21,7 +21,7 @@ import tempfile
 
 import structure_main
 
-FLOORS = ["core", "io", "kernels", "model", "quant", "prune", "eval", "pipeline", "api", "tools"]
+FLOORS = ["core", "io", "kernels", "model", "train", "quant", "prune", "eval", "pipeline", "api", "tools"]
 RANK = {name: i for i, name in enumerate(FLOORS)}
 RANK["examples"] = RANK["tools"]
 SCANNED = ["src", "include", "tools", "examples"]
