@@ -6,9 +6,10 @@ The floors, lowest first (docs/design.md, "Layers"):
 src/<floor>/ holds the library floors, include/ is the public header (the api floor), tools/
 and examples/ sit on top. Every `#include "..."` in src/, include/, tools/ and examples/ is
 resolved (next to the including file first, then under src/ and include/; `#include <...>` only
-under src/ and include/, other angle includes are system headers) and its target's floor must
-not be above the including file's; two top folders on one floor (tools, examples) may not
-include each other. A quoted include that resolves nowhere, or a file in no floor, fails too.
+under src/ and include/) and its target's floor must not be above the including file's; two top
+folders on one floor (tools, examples) may not include each other. A file of the tree in no floor
+(a folder of src/ missing from the order) fails too. Includes that resolve to no file of the tree
+are system or third-party headers (e.g. a peer's llama.h) and are not checked.
 
     check_layering.py [ROOT]      check the tree at ROOT (default: the repository)
     check_layering.py --self-test build small trees with a known violation and check that each
@@ -76,11 +77,8 @@ def check(root):
                 quoted, name = m.group(1) == '"', m.group(2)
                 target = resolve(root, rel, name, quoted)
                 where = f"{rel}:{lineno}"
-                if target is None and not quoted:
-                    continue  # a system or third-party header
                 if target is None:
-                    errors.append(f'{where}: #include "{name}" resolves to no file under src/, include/ or next to it')
-                    continue
+                    continue  # a system or third-party header
                 dest = floor_of(target)
                 if dest is None:
                     errors.append(f'{where}: #include "{name}" points into {target}, which is in no floor')
@@ -105,7 +103,7 @@ def self_test():
         "src/io/tokenizer/bpe.cpp": '#include "io/tokenizer/bpe.h"\n#include "bpe.h"\n',
         "src/io/tokenizer/bpe.h": '#include "core/tensor.h"\n',
         "include/slimlm/slimlm.h": '#include "model/model.h"\n',
-        "tools/cli/main.cpp": '#include "common.h"\n#include "slimlm/slimlm.h"\n',
+        "tools/cli/main.cpp": '#include "common.h"\n#include "slimlm/slimlm.h"\n#include "llama.h"\n',
         "tools/cli/common.h": "#pragma once\n",
     }
     defects = {
@@ -116,7 +114,6 @@ def self_test():
         "examples include tools": ("examples/demo.cpp", '#include "slimlm/slimlm.h"\n#include "../tools/cli/common.h"\n',
                                    "examples/demo.cpp:2", "points up"),
         "unknown folder": ("src/extra/x.h", "#pragma once\n", "src/extra/x.h:1", "no floor"),
-        "missing target": ("src/model/y.cpp", '#include "model/nope.h"\n', "src/model/y.cpp:1", "resolves to no file"),
     }
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
