@@ -24,10 +24,10 @@ inline std::string temp_path(const std::string& name) {
 }
 
 struct CmdResult { int code; std::string out, err; };
-// Runs the slimlm CLI with `args` (a shell-quoted string).
-inline CmdResult run_cli(const std::string& args) {
+// Runs a shell command line (without redirections) and captures stdout, stderr and the exit code.
+inline CmdResult run_command(const std::string& cmd_line) {
   const std::string err_file = temp_path("stderr.txt");
-  const std::string cmd = std::string(SLIMLM_CLI) + " " + args + " 2>" + err_file;
+  const std::string cmd = cmd_line + " 2>" + err_file;
   CmdResult r{-1, "", ""};
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -42,6 +42,8 @@ inline CmdResult run_cli(const std::string& args) {
   }
   return r;
 }
+// Runs the slimlm CLI with `args` (a shell-quoted string).
+inline CmdResult run_cli(const std::string& args) { return run_command(std::string(SLIMLM_CLI) + " " + args); }
 
 // A file of token ids sampled by stories260K itself (it has no tokenizer): one 256-id story per
 // seed in [first_seed, first_seed + count), each starting with BOS (1). For --calib-ids / --ids.

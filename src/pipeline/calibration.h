@@ -9,7 +9,7 @@
 namespace slimlm::pipeline {
 
 struct CalibOptions {
-  std::string file;          // text file; default ../shared/data/brown/brown.txt is chosen by the CLI
+  std::string file;          // text file (empty: pipeline::default_calibration_file(), pipeline/job.h)
   std::string ids_file;      // or token ids (whitespace-separated), e.g. for models without a tokenizer
   int64_t samples = 64;      // sequences
   int64_t len = 256;         // tokens per sequence

@@ -74,7 +74,6 @@ DsnotReport dsnot_refine(const float* w, int64_t rows, int64_t cols, const quant
 
 // ---- a whole model ----
 enum class Method { Magnitude, Wanda, Ria, SparseGpt };
-Method method_from_name(const std::string& name);  // throws Error for unknown names
 const char* method_name(Method m);
 
 struct PruneOptions {

@@ -7,14 +7,6 @@
 
 namespace slimlm::prune {
 
-Method method_from_name(const std::string& name) {
-  if (name == "magnitude") return Method::Magnitude;
-  if (name == "wanda") return Method::Wanda;
-  if (name == "ria") return Method::Ria;
-  if (name == "sparsegpt") return Method::SparseGpt;
-  fail("unknown --method '", name, "' (magnitude, wanda, ria, sparsegpt)");
-}
-
 const char* method_name(Method m) {
   switch (m) {
     case Method::Magnitude: return "magnitude";

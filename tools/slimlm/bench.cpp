@@ -9,12 +9,11 @@
 
 namespace slimlm::cli {
 
-void add_bench(CLI::App& app) {
+void add_bench(CLI::App* sub) {
   static std::string path, kv = "f32";
   static int64_t n_prompt = 512, n_gen = 128, depth = 0;
   static int reps = 3, threads = 0;
   static bool json = false, exact = false;
-  auto* sub = app.add_subcommand("bench", "prompt processing (pp) and generation (tg) tokens/s, peak memory");
   sub->footer("Example: slimlm bench models/SmolLM2-135M-Instruct.Q4_1.gguf -t 2 --json");
   sub->add_option("model", path, "model file or folder")->required();
   sub->add_option("-p,--n-prompt", n_prompt, "prompt tokens (pp)")->check(CLI::Range(1, 1 << 16));

@@ -1,19 +1,25 @@
-// Shared pieces of the slimlm CLI: verb registration and common options (threads, json).
+// Shared pieces of the slimlm CLI: verb registration, common options (threads, exact, KV type)
+// and the compression verbs' flags, which come from the method registry.
 #pragma once
-#include "pipeline/calibration.h"
+#include "pipeline/jobs.h"
+#include "pipeline/registry.h"
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace slimlm::cli {
 
-void add_info(CLI::App& app);
-void add_generate(CLI::App& app);
-void add_eval(CLI::App& app);
-void add_bench(CLI::App& app);
-void add_convert(CLI::App& app);
-void add_quantize(CLI::App& app);
-void add_prune(CLI::App& app);
-void add_recipe(CLI::App& app);
+// Each verb's flags and examples, added to its (already named and described) subcommand.
+void add_info(CLI::App* sub);
+void add_generate(CLI::App* sub);
+void add_eval(CLI::App* sub);
+void add_bench(CLI::App* sub);
+void add_convert(CLI::App* sub);
+void add_quantize(CLI::App* sub);
+void add_prune(CLI::App* sub);
+void add_recipe(CLI::App* sub);
 
 // Adds --threads N (default: all cores) and applies it before the verb runs.
 void add_threads(CLI::App* sub, int* threads);
@@ -24,19 +30,11 @@ void add_exact(CLI::App* sub, bool* exact);
 void apply_exact(bool exact);
 // Adds --kv-type f32|f16|q8|q4 (storage of the KV cache; default f32).
 void add_kv_type(CLI::App* sub, std::string* kv);
-// Checks that a model path exists before heavier work (one-line error otherwise).
-void check_model_path(const std::string& path);
-// Fails when the output's folder does not exist (before any heavy work).
-void check_output_folder(const std::string& out);
-// Calibration flags shared by quantize and prune: --calib, --calib-ids, --calib-samples,
-// --calib-len, --seed. options() picks ../shared/data/brown/brown.txt when neither file is given.
-struct CalibFlags {
-  std::string file, ids;
-  int64_t samples = 64, len = 256;
-  uint64_t seed = 1;
-  pipeline::CalibOptions options() const;
-  std::string label() const;  // e.g. "brown.txt 64x256 seed 1" (for metadata)
-};
-void add_calib_flags(CLI::App* sub, CalibFlags* f);
+using pipeline::check_model_path;
+
+// A compression verb (quantize, prune, convert): MODEL, -o OUT, --json and one flag per registry
+// parameter; runs the job and prints its summary (JSON with --json, else `print`).
+using PrintSummary = std::function<void(const pipeline::Job& job, const nlohmann::json& summary)>;
+void add_compress_verb(CLI::App* sub, pipeline::Verb v, const std::string& examples, PrintSummary print);
 
 }  // namespace slimlm::cli

@@ -79,9 +79,8 @@ void run_eval(const EvalOptions& o) {
 }
 }  // namespace
 
-void add_eval(CLI::App& app) {
+void add_eval(CLI::App* sub) {
   static EvalOptions o;
-  auto* sub = app.add_subcommand("eval", "perplexity, KL divergence and top-1 agreement vs a reference, per-token scores");
   sub->footer("Examples:\n  slimlm eval models/SmolLM2-135M-Instruct.Q4_1.gguf -f ../shared/data/wikitext-2-raw/wiki.test.raw --ctx 512 --chunks 8\n"
               "  slimlm eval small.gguf -f wiki.test.raw --ref original.gguf --json\n"
               "  slimlm eval ../shared/data/stories260K/stories260K.bin --ids ids.txt --per-token");

@@ -108,9 +108,8 @@ void generate(const GenOptions& o) {
 }
 }  // namespace
 
-void add_generate(CLI::App& app) {
+void add_generate(CLI::App* sub) {
   static GenOptions o;
-  auto* sub = app.add_subcommand("generate", "generate text (streaming) from a prompt, a chat message or token ids");
   sub->footer("Examples:\n  slimlm generate models/SmolLM2-135M-Instruct.Q4_1.gguf --chat -p 'What is the capital of France?'\n"
               "  slimlm generate ../shared/data/stories260K/stories260K.bin --prompt-ids 1 -n 256 --temp 0 --print-ids");
   sub->add_option("model", o.model, "model file or folder")->required();

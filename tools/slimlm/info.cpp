@@ -9,8 +9,7 @@
 
 namespace slimlm::cli {
 
-void add_info(CLI::App& app) {
-  auto* sub = app.add_subcommand("info", "show a model's architecture, size, tensor types and metadata");
+void add_info(CLI::App* sub) {
   sub->footer("Example: slimlm info models/SmolLM2-135M-Instruct.Q4_1.gguf --json");
   static std::string path;
   static bool json = false, all_meta = false;

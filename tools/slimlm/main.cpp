@@ -3,7 +3,6 @@
 #include "core/error.h"
 #include "kernels/qdot.h"
 #include <cstdio>
-#include <filesystem>
 #include <omp.h>
 
 namespace slimlm::cli {
@@ -31,64 +30,30 @@ void add_kv_type(CLI::App* sub, std::string* kv) {
       ->check(CLI::IsMember({"f32", "f16", "q8", "q4"}));
 }
 
-void check_model_path(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) fail(path, ": no such file or directory");
-}
-
-void check_output_folder(const std::string& out) {
-  const auto dir = std::filesystem::path(out).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir)) fail(out, ": folder ", dir.string(), " does not exist");
-}
-
-pipeline::CalibOptions CalibFlags::options() const {
-  pipeline::CalibOptions co;
-  co.ids_file = ids;
-  if (ids.empty()) {
-    co.file = file;
-    for (const char* p : {"../shared/data/brown/brown.txt", "/work/shared/data/brown/brown.txt"})
-      if (co.file.empty() && std::filesystem::exists(p)) co.file = p;
-    if (co.file.empty()) fail("no calibration text found: pass --calib FILE");
-  }
-  co.samples = samples; co.len = len; co.seed = seed;
-  return co;
-}
-
-std::string CalibFlags::label() const {
-  const pipeline::CalibOptions co = options();
-  return cat(std::filesystem::path(co.ids_file.empty() ? co.file : co.ids_file).filename().string(), " ", samples, "x", len, " seed ", seed);
-}
-
-void add_calib_flags(CLI::App* sub, CalibFlags* f) {
-  sub->add_option("--calib", f->file, "calibration text (default ../shared/data/brown/brown.txt)");
-  sub->add_option("--calib-ids", f->ids, "calibration token ids (whitespace-separated) instead of text");
-  sub->add_option("--calib-samples", f->samples, "calibration sequences")->check(CLI::Range(1, 100000));
-  sub->add_option("--calib-len", f->len, "tokens per calibration sequence")->check(CLI::Range(2, 1 << 16));
-  sub->add_option("--seed", f->seed, "seed for picking calibration sequences");
-}
-
 }  // namespace slimlm::cli
 
-int main(int argc, char** argv) {
-  CLI::App app{"slimlm: compress large language models and run them fast"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "slimlm 0.1.0");
-  slimlm::cli::add_info(app);
-  slimlm::cli::add_generate(app);
-  slimlm::cli::add_eval(app);
-  slimlm::cli::add_bench(app);
-  slimlm::cli::add_convert(app);
-  slimlm::cli::add_quantize(app);
-  slimlm::cli::add_prune(app);
-  slimlm::cli::add_recipe(app);
-  if (argc > 1 && argv[1][0] != '-') {
-    bool known = false;
-    for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
-    if (!known) {
-      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: info, generate, eval, bench, convert, quantize, prune, recipe)\n", argv[1]);
-      return 2;
-    }
-  }
+namespace {
+namespace cli = slimlm::cli;
+// Every verb, in the order --help lists them: name, one-line help (compression verbs: the
+// registry's), and the function that adds its flags.
+struct VerbEntry {
+  const char* name;
+  const char* help;
+  void (*add)(CLI::App*);
+};
+constexpr VerbEntry kVerbs[] = {
+    {"info", "show a model's architecture, size, tensor types and metadata", cli::add_info},
+    {"generate", "generate text (streaming) from a prompt, a chat message or token ids", cli::add_generate},
+    {"eval", "perplexity, KL divergence and top-1 agreement vs a reference, per-token scores", cli::add_eval},
+    {"bench", "prompt processing (pp) and generation (tg) tokens/s, peak memory", cli::add_bench},
+    {"convert", nullptr, cli::add_convert},
+    {"quantize", nullptr, cli::add_quantize},
+    {"prune", nullptr, cli::add_prune},
+    {"recipe", "run a JSON recipe of compression steps (prune, quantize, convert) in order", cli::add_recipe},
+};
+
+// Parses and runs; errors become one line on stderr (2: bad command line, 1: the work failed).
+int run(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -111,4 +76,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"slimlm: compress large language models and run them fast"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "slimlm 0.1.0");
+  std::string names;
+  for (const VerbEntry& v : kVerbs) {
+    v.add(app.add_subcommand(v.name, v.help ? v.help : slimlm::pipeline::find_verb(v.name)->help));
+    if (!names.empty()) names += ", ";
+    names += v.name;
+  }
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const VerbEntry& v : kVerbs) known |= std::string(v.name) == argv[1];
+    if (!known) {
+      std::fprintf(stderr, "slimlm: error: unknown verb '%s' (verbs: %s)\n", argv[1], names.c_str());
+      return 2;
+    }
+  }
+  return run(app, argc, argv);
 }
