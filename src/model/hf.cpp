@@ -70,19 +70,8 @@ Tensor norm_f32(const Tensor& t, float shift) {
   for (float& x : v) x += shift;
   return Tensor::from_f32(t.name, t.ne, v.data());
 }
-}  // namespace
-
-std::unique_ptr<Model> load_hf(const std::string& dir) {
-  nlohmann::json c;
-  try {
-    c = nlohmann::json::parse(read_text_file((fs::path(dir) / "config.json").string()));
-  } catch (const nlohmann::json::exception& e) {
-    fail(dir, "/config.json: invalid JSON (", e.what(), ")");
-  }
-  auto m = std::make_unique<Model>();
-  m->path = dir;
-  m->format = "hf";
-  HParams& hp = m->hp;
+// The hyper-parameters in config.json (or its text_config); `dir` names the folder in errors.
+void read_hparams(nlohmann::json c, const std::string& dir, HParams& hp) {
   try {
     if (c.contains("text_config")) c = c["text_config"];
     hp.arch = hf_arch(c.value("model_type", std::string("?")));
@@ -117,6 +106,56 @@ std::unique_ptr<Model> load_hf(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     fail(dir, "/config.json: ", e.what());
   }
+}
+
+// Block l's tensors under HF names: llama q/k rows permuted, gemma norms shifted by one.
+Block load_block(const Loader& L, const HParams& hp, int64_t l) {
+  const bool gemma = hp.arch == "gemma3", permute = hp.rope == RopeType::Norm;
+  const float shift = gemma ? 1.0f : 0.0f;
+  const ArchInfo& a = arch_info(hp.arch);
+  const std::string p = cat("model.layers.", l, ".");
+  Block b;
+  b.attn_norm = norm_f32(L.get(p + "input_layernorm.weight", true), shift);
+  b.wq = L.get(p + "self_attn.q_proj.weight", true);
+  b.wk = L.get(p + "self_attn.k_proj.weight", true);
+  if (permute) { b.wq = permute_rows(b.wq, hp.n_head); b.wk = permute_rows(b.wk, hp.n_head_kv); }
+  b.wv = L.get(p + "self_attn.v_proj.weight", true);
+  b.wo = L.get(p + "self_attn.o_proj.weight", true);
+  if (a.qkv_bias) {
+    b.bq = norm_f32(L.get(p + "self_attn.q_proj.bias", true), 0);
+    b.bk = norm_f32(L.get(p + "self_attn.k_proj.bias", true), 0);
+    b.bv = norm_f32(L.get(p + "self_attn.v_proj.bias", true), 0);
+  }
+  if (a.qk_norm) {
+    b.q_norm = norm_f32(L.get(p + "self_attn.q_norm.weight", true), shift);
+    b.k_norm = norm_f32(L.get(p + "self_attn.k_norm.weight", true), shift);
+  }
+  if (gemma) {
+    b.attn_post_norm = norm_f32(L.get(p + "post_attention_layernorm.weight", true), shift);
+    b.ffn_norm = norm_f32(L.get(p + "pre_feedforward_layernorm.weight", true), shift);
+    b.ffn_post_norm = norm_f32(L.get(p + "post_feedforward_layernorm.weight", true), shift);
+  } else {
+    b.ffn_norm = norm_f32(L.get(p + "post_attention_layernorm.weight", true), 0);
+  }
+  b.w_gate = L.get(p + "mlp.gate_proj.weight", true);
+  b.w_up = L.get(p + "mlp.up_proj.weight", true);
+  b.w_down = L.get(p + "mlp.down_proj.weight", true);
+  return b;
+}
+}  // namespace
+
+std::unique_ptr<Model> load_hf(const std::string& dir) {
+  nlohmann::json c;
+  try {
+    c = nlohmann::json::parse(read_text_file((fs::path(dir) / "config.json").string()));
+  } catch (const nlohmann::json::exception& e) {
+    fail(dir, "/config.json: invalid JSON (", e.what(), ")");
+  }
+  auto m = std::make_unique<Model>();
+  m->path = dir;
+  m->format = "hf";
+  HParams& hp = m->hp;
+  read_hparams(std::move(c), dir, hp);
   Loader L;
   std::vector<fs::path> st;
   for (const auto& e : fs::directory_iterator(dir))
@@ -124,43 +163,12 @@ std::unique_ptr<Model> load_hf(const std::string& dir) {
   if (st.empty()) fail(dir, ": no *.safetensors files");
   std::sort(st.begin(), st.end());
   for (const auto& p : st) L.files.push_back(safetensors::File::open(p.string()));
-  const bool gemma = hp.arch == "gemma3", permute = hp.rope == RopeType::Norm;
-  const float shift = gemma ? 1.0f : 0.0f;
-  const ArchInfo& a = arch_info(hp.arch);
+  const float shift = hp.arch == "gemma3" ? 1.0f : 0.0f;
   m->tok_embd = L.get("model.embed_tokens.weight", true);
   m->out_norm = norm_f32(L.get("model.norm.weight", true), shift);
   m->output = L.get("lm_head.weight", false);
   if (m->output.empty()) m->output = m->tok_embd;
-  for (int64_t l = 0; l < hp.n_layer; ++l) {
-    const std::string p = cat("model.layers.", l, ".");
-    Block b;
-    b.attn_norm = norm_f32(L.get(p + "input_layernorm.weight", true), shift);
-    b.wq = L.get(p + "self_attn.q_proj.weight", true);
-    b.wk = L.get(p + "self_attn.k_proj.weight", true);
-    if (permute) { b.wq = permute_rows(b.wq, hp.n_head); b.wk = permute_rows(b.wk, hp.n_head_kv); }
-    b.wv = L.get(p + "self_attn.v_proj.weight", true);
-    b.wo = L.get(p + "self_attn.o_proj.weight", true);
-    if (a.qkv_bias) {
-      b.bq = norm_f32(L.get(p + "self_attn.q_proj.bias", true), 0);
-      b.bk = norm_f32(L.get(p + "self_attn.k_proj.bias", true), 0);
-      b.bv = norm_f32(L.get(p + "self_attn.v_proj.bias", true), 0);
-    }
-    if (a.qk_norm) {
-      b.q_norm = norm_f32(L.get(p + "self_attn.q_norm.weight", true), shift);
-      b.k_norm = norm_f32(L.get(p + "self_attn.k_norm.weight", true), shift);
-    }
-    if (gemma) {
-      b.attn_post_norm = norm_f32(L.get(p + "post_attention_layernorm.weight", true), shift);
-      b.ffn_norm = norm_f32(L.get(p + "pre_feedforward_layernorm.weight", true), shift);
-      b.ffn_post_norm = norm_f32(L.get(p + "post_feedforward_layernorm.weight", true), shift);
-    } else {
-      b.ffn_norm = norm_f32(L.get(p + "post_attention_layernorm.weight", true), 0);
-    }
-    b.w_gate = L.get(p + "mlp.gate_proj.weight", true);
-    b.w_up = L.get(p + "mlp.up_proj.weight", true);
-    b.w_down = L.get(p + "mlp.down_proj.weight", true);
-    m->blocks.push_back(std::move(b));
-  }
+  for (int64_t l = 0; l < hp.n_layer; ++l) m->blocks.push_back(load_block(L, hp, l));
   validate_shapes(*m);
   const fs::path tj = fs::path(dir) / "tokenizer.json", tc = fs::path(dir) / "tokenizer_config.json";
   if (fs::exists(tj)) m->tok = Tokenizer::from_hf_json(tj.string(), fs::exists(tc) ? tc.string() : "");

@@ -36,10 +36,9 @@ void save_gguf_as_is(const Model& m, const std::string& path, const std::vector<
 }
 
 namespace {
-void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
-                    const std::vector<std::pair<std::string, gguf::Value>>& extra) {
+// The architecture and hyper-parameter keys.
+void set_hparams(gguf::Writer& w, const Model& m) {
   const HParams& hp = m.hp;
-  gguf::Writer w = m.gguf ? gguf::writer_from(*m.gguf) : gguf::Writer();
   const std::string a = hp.arch + ".";
   w.set("general.architecture", gguf::Value::of_str(hp.arch));
   if (!m.gguf) w.set("general.name", gguf::Value::of_str(m.path));
@@ -75,6 +74,9 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     w.set(a + "attention.key_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
     w.set(a + "attention.value_length", gguf::Value::of_u32(uint32_t(hp.head_dim)));
   }
+}
+
+void set_file_type(gguf::Writer& w, const Model& m, const DType* type) {
   if (type) {
     w.set("general.file_type", gguf::Value::of_u32(file_type(*type)));
   } else {  // tensors keep their types; the file type names the block matrices' common type
@@ -85,10 +87,11 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     if (same && !is_custom(t0) && file_type(t0) != 0) w.set("general.file_type", gguf::Value::of_u32(file_type(t0)));
     else w.remove("general.file_type");
   }
-  for (const auto& [k, v] : extra) w.set(k, v);
-  w.set("general.quantization_version", gguf::Value::of_u32(2));
+}
 
-  std::vector<Tensor> keep;  // converted tensors must outlive write()
+// Adds every tensor (converted to *type when given) under its GGUF name; `keep` holds the
+// converted tensors and their side matrices, which must outlive w.write().
+void add_tensors(gguf::Writer& w, const Model& m, const DType* type, std::vector<Tensor>& keep) {
   keep.reserve(4 + m.blocks.size() * 16);
   auto add = [&](const Tensor& t, const std::string& name) {
     if (t.empty()) return;
@@ -122,6 +125,17 @@ void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
     add(b.b_down, p + "ffn_down.bias");
     add(b.ffn_post_norm, p + "post_ffw_norm.weight");
   }
+}
+
+void save_gguf_impl(const Model& m, const std::string& path, const DType* type,
+                    const std::vector<std::pair<std::string, gguf::Value>>& extra) {
+  gguf::Writer w = m.gguf ? gguf::writer_from(*m.gguf) : gguf::Writer();
+  set_hparams(w, m);
+  set_file_type(w, m, type);
+  for (const auto& [k, v] : extra) w.set(k, v);
+  w.set("general.quantization_version", gguf::Value::of_u32(2));
+  std::vector<Tensor> keep;
+  add_tensors(w, m, type, keep);
   w.write(path);
 }
 

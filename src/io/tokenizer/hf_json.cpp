@@ -4,7 +4,7 @@
 #include "core/error.h"
 #include "io/tokenizer/vocab.h"
 #include <fstream>
-#include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -66,6 +66,76 @@ std::string token_content(const json& v) {
   return "";
 }
 
+// The model's vocabulary plus tokenizer.json's added tokens (special: control, else user-defined).
+void read_vocab(const json& j, const json& m, const std::string& path, tok::VocabData& d) {
+  for (const auto& [text, id] : m.at("vocab").items()) {
+    const int64_t i = id.get<int64_t>();
+    if (i < 0 || i > 10'000'000) fail(path, ": bad token id ", i, " for '", text, "'");
+    if (size_t(i) >= d.tokens.size()) d.tokens.resize(size_t(i) + 1);
+    d.tokens[size_t(i)] = text;
+  }
+  d.types.assign(d.tokens.size(), 1);
+  if (j.contains("added_tokens")) {
+    for (const auto& a : j.at("added_tokens")) {
+      const int64_t i = a.at("id").get<int64_t>();
+      if (i < 0 || i > 10'000'000) fail(path, ": bad added token id ", i);
+      if (size_t(i) >= d.tokens.size()) { d.tokens.resize(size_t(i) + 1); d.types.resize(size_t(i) + 1, 1); }
+      d.tokens[size_t(i)] = a.at("content").get<std::string>();
+      d.types[size_t(i)] = a.value("special", false) ? 3 : 4;
+    }
+  }
+}
+
+// Merges as "a b" strings or as ["a", "b"] pairs.
+void read_merges(const json& m, tok::VocabData& d) {
+  for (const auto& e : m.at("merges")) {
+    if (e.is_string()) {
+      const std::string s = e.get<std::string>();
+      const size_t sp = s.find(' ', 1);
+      if (sp == std::string::npos) d.merges.emplace_back("", "");
+      else d.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+    } else {
+      d.merges.emplace_back(e.at(0).get<std::string>(), e.at(1).get<std::string>());
+    }
+  }
+}
+
+std::optional<int32_t> id_of(const tok::VocabData& d, const std::string& t) {
+  if (t.empty()) return std::nullopt;
+  for (size_t i = 0; i < d.tokens.size(); ++i) if (d.tokens[i] == t) return int32_t(i);
+  return std::nullopt;
+}
+
+// A TemplateProcessing post-processor that starts with a special token means "add BOS".
+void read_post_processor(const json& p, tok::VocabData& d) {
+  if (p.is_null()) return;
+  if (p.value("type", "") == "Sequence") { for (const auto& q : p.at("processors")) read_post_processor(q, d); return; }
+  if (p.value("type", "") != "TemplateProcessing") return;
+  const json& single = p.at("single");
+  if (!single.empty() && single.front().contains("SpecialToken")) {
+    d.bos = id_of(d, single.front().at("SpecialToken").at("id").get<std::string>());
+    d.add_bos = d.bos.has_value();
+  }
+}
+
+// tokenizer_config.json: special tokens, add_bos/add_eos and the chat template.
+void read_config(const std::string& config_path, tok::VocabData& d) {
+  const json c = read_json(config_path);
+  if (c.contains("bos_token")) if (auto id = id_of(d, token_content(c.at("bos_token")))) d.bos = id;
+  if (c.contains("eos_token")) if (auto id = id_of(d, token_content(c.at("eos_token")))) d.eos = id;
+  if (c.contains("unk_token")) if (auto id = id_of(d, token_content(c.at("unk_token")))) d.unk = id;
+  if (c.contains("add_bos_token") && c.at("add_bos_token").is_boolean()) d.add_bos = c.at("add_bos_token").get<bool>();
+  if (c.contains("add_eos_token") && c.at("add_eos_token").is_boolean()) d.add_eos = c.at("add_eos_token").get<bool>();
+  if (c.contains("chat_template")) {
+    const json& t = c.at("chat_template");
+    if (t.is_string()) {
+      d.chat_template = t.get<std::string>();
+    } else if (t.is_array()) {
+      for (const auto& e : t) if (e.value("name", "") == "default") d.chat_template = e.value("template", "");
+    }
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& json_path, const std::string& config_path) {
@@ -76,32 +146,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& json_path,
     if (type != "BPE") fail(json_path, ": unsupported tokenizer model type '", type, "' (only BPE)");
     tok::VocabData d;
     d.model = "hf-bpe";
-    for (const auto& [text, id] : m.at("vocab").items()) {
-      const int64_t i = id.get<int64_t>();
-      if (i < 0 || i > 10'000'000) fail(json_path, ": bad token id ", i, " for '", text, "'");
-      if (size_t(i) >= d.tokens.size()) d.tokens.resize(size_t(i) + 1);
-      d.tokens[size_t(i)] = text;
-    }
-    d.types.assign(d.tokens.size(), 1);
-    if (j.contains("added_tokens")) {
-      for (const auto& a : j.at("added_tokens")) {
-        const int64_t i = a.at("id").get<int64_t>();
-        if (i < 0 || i > 10'000'000) fail(json_path, ": bad added token id ", i);
-        if (size_t(i) >= d.tokens.size()) { d.tokens.resize(size_t(i) + 1); d.types.resize(size_t(i) + 1, 1); }
-        d.tokens[size_t(i)] = a.at("content").get<std::string>();
-        d.types[size_t(i)] = a.value("special", false) ? 3 : 4;
-      }
-    }
-    for (const auto& e : m.at("merges")) {
-      if (e.is_string()) {
-        const std::string s = e.get<std::string>();
-        const size_t sp = s.find(' ', 1);
-        if (sp == std::string::npos) d.merges.emplace_back("", "");
-        else d.merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-      } else {
-        d.merges.emplace_back(e.at(0).get<std::string>(), e.at(1).get<std::string>());
-      }
-    }
+    read_vocab(j, m, json_path, d);
+    read_merges(m, d);
     if (m.contains("unk_token") && m.at("unk_token").is_string()) {
       for (size_t i = 0; i < d.tokens.size(); ++i) if (d.tokens[i] == m.at("unk_token").get<std::string>()) d.unk = int32_t(i);
     }
@@ -116,40 +162,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_json(const std::string& json_path,
     cfg.ignore_merges = m.value("ignore_merges", false);
     d.hf_pre = cfg;
     d.hf_add_prefix_space = prefix_space;
-
-    auto id_of = [&](const std::string& t) -> std::optional<int32_t> {
-      if (t.empty()) return std::nullopt;
-      for (size_t i = 0; i < d.tokens.size(); ++i) if (d.tokens[i] == t) return int32_t(i);
-      return std::nullopt;
-    };
-    // A TemplateProcessing post-processor that starts with a special token means "add BOS".
-    std::function<void(const json&)> post = [&](const json& p) {
-      if (p.is_null()) return;
-      if (p.value("type", "") == "Sequence") { for (const auto& q : p.at("processors")) post(q); return; }
-      if (p.value("type", "") != "TemplateProcessing") return;
-      const json& single = p.at("single");
-      if (!single.empty() && single.front().contains("SpecialToken")) {
-        d.bos = id_of(single.front().at("SpecialToken").at("id").get<std::string>());
-        d.add_bos = d.bos.has_value();
-      }
-    };
-    post(j.value("post_processor", json()));
-    if (!config_path.empty()) {
-      const json c = read_json(config_path);
-      if (c.contains("bos_token")) if (auto id = id_of(token_content(c.at("bos_token")))) d.bos = id;
-      if (c.contains("eos_token")) if (auto id = id_of(token_content(c.at("eos_token")))) d.eos = id;
-      if (c.contains("unk_token")) if (auto id = id_of(token_content(c.at("unk_token")))) d.unk = id;
-      if (c.contains("add_bos_token") && c.at("add_bos_token").is_boolean()) d.add_bos = c.at("add_bos_token").get<bool>();
-      if (c.contains("add_eos_token") && c.at("add_eos_token").is_boolean()) d.add_eos = c.at("add_eos_token").get<bool>();
-      if (c.contains("chat_template")) {
-        const json& t = c.at("chat_template");
-        if (t.is_string()) {
-          d.chat_template = t.get<std::string>();
-        } else if (t.is_array()) {
-          for (const auto& e : t) if (e.value("name", "") == "default") d.chat_template = e.value("template", "");
-        }
-      }
-    }
+    read_post_processor(j.value("post_processor", json()), d);
+    if (!config_path.empty()) read_config(config_path, d);
     return tok::make_bpe(std::move(d));
   } catch (const json::exception& e) {
     fail(json_path, ": unexpected tokenizer.json layout: ", e.what());

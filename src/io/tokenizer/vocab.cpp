@@ -68,6 +68,20 @@ int32_t TokenIndex::find(std::string_view s) const {
 }
 
 void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
+  init_attributes(d);
+  ids_.build(tokens_);
+  eog_ids_ = end_of_generation(init_special_ids(d, bpe));
+  for (size_t i = 0; i < tokens_.size(); ++i) {  // keep the public types in step with the attributes
+    if (attr_[i] & kControl) types_[i] = 3;
+    else if (attr_[i] == kUserDefined) types_[i] = 4;
+    else if (attr_[i] == kNormal && types_[i] == 4) types_[i] = 1;
+  }
+  chat_template_ = d.chat_template;
+  build_special_trie();
+  set_strip_attributes(d);
+}
+
+void VocabTokenizer::init_attributes(VocabData& d) {
   const size_t n = d.tokens.size();
   if (n == 0) fail("tokenizer: empty vocabulary");
   tokens_ = std::move(d.tokens);
@@ -88,8 +102,10 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
       default: attr_[i] = 0; break;
     }
   }
-  ids_.build(tokens_);
+}
 
+VocabTokenizer::SpecialIds VocabTokenizer::init_special_ids(const VocabData& d, bool bpe) {
+  const size_t n = tokens_.size();
   auto valid = [&](std::optional<int32_t> v, int32_t dflt) -> int32_t {
     int32_t id = dflt;
     if (id >= int32_t(n)) id = -1;
@@ -103,8 +119,7 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
   if (d.model == "gemma4" || d.model == "hf-bpe") {
     bos_ = valid(d.bos, -1); eos_ = valid(d.eos, -1); unk_ = valid(d.unk, -1);
   }
-  int32_t eot = valid(d.eot, -1), eom = valid(d.eom, -1);
-  int32_t fim_pad = valid(d.fim_pad, -1), fim_rep = valid(d.fim_rep, -1), fim_sep = valid(d.fim_sep, -1);
+  SpecialIds sp{valid(d.eot, -1), valid(d.eom, -1), valid(d.fim_pad, -1), valid(d.fim_rep, -1), valid(d.fim_sep, -1)};
   int32_t fim_pre = valid(d.fim_pre, -1), fim_suf = valid(d.fim_suf, -1), fim_mid = valid(d.fim_mid, -1);
 
   // Auto-detection by text (llama.cpp iterates a hash map; the lowest id wins here).
@@ -116,11 +131,11 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
     }
     if (id >= 0) attr_[size_t(id)] |= kControl;
   };
-  detect(eot, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-               "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
-               "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",
-               "<end_of_utterance>"});
-  detect(eom, {"<|eom_id|>"});
+  detect(sp.eot, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                  "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
+                  "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",
+                  "<end_of_utterance>"});
+  detect(sp.eom, {"<|eom_id|>"});
   detect(fim_pre, {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
                    "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>", "<PRE>",
                    "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"});
@@ -130,16 +145,19 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
   detect(fim_mid, {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
                    "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>", "<MID>",
                    "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"});
-  detect(fim_pad, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
-  detect(fim_rep, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
-  detect(fim_sep, {"<|file_sep|>"});
+  detect(sp.fim_pad, {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"});
+  detect(sp.fim_rep, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"});
+  detect(sp.fim_sep, {"<|file_sep|>"});
 
   for (size_t i = 0; i < n; ++i) {
     if ((attr_[i] & kControl) && tokens_[i].find("unused") != std::string::npos) attr_[i] |= kUnused;
   }
+  return sp;
+}
 
+std::vector<int32_t> VocabTokenizer::end_of_generation(const SpecialIds& sp) {
   std::vector<int32_t> eog;
-  for (int32_t id : {fim_pad, fim_rep, fim_sep}) if (id >= 0) eog.push_back(id);
+  for (int32_t id : {sp.fim_pad, sp.fim_rep, sp.fim_sep}) if (id >= 0) eog.push_back(id);
   for (const char* name : kEogTexts) {
     const int32_t t = find_token(name);
     if (t >= 0) { eog.push_back(t); attr_[size_t(t)] |= kControl; }
@@ -148,7 +166,7 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
     const int32_t t = find_token(name);
     if (t >= 0) attr_[size_t(t)] = kUserDefined;
   }
-  for (int32_t id : {eos_, eot, eom}) if (id >= 0) eog.push_back(id);
+  for (int32_t id : {eos_, sp.eot, sp.eom}) if (id >= 0) eog.push_back(id);
   std::sort(eog.begin(), eog.end());
   eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
   auto has = [&](const char* t) { for (int32_t id : eog) if (tokens_[size_t(id)] == t) return id; return -1; };
@@ -164,15 +182,7 @@ void VocabTokenizer::init_vocab(VocabData& d, bool bpe) {
     eog.erase(std::find(eog.begin(), eog.end(), s_id));
     attr_[size_t(s_id)] = kNormal;
   }
-  eog_ids_ = eog;
-  for (size_t i = 0; i < n; ++i) {  // keep the public types in step with the attributes
-    if (attr_[i] & kControl) types_[i] = 3;
-    else if (attr_[i] == kUserDefined) types_[i] = 4;
-    else if (attr_[i] == kNormal && types_[i] == 4) types_[i] = 1;
-  }
-  chat_template_ = d.chat_template;
-  build_special_trie();
-  set_strip_attributes(d);
+  return eog;
 }
 
 // llama.cpp sets these by model name, as GGUF has no field for them.
@@ -255,10 +265,8 @@ void VocabTokenizer::build_special_trie() {
   }
 }
 
-std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view text, bool parse_special) const {
-  // Positions where some special token starts, with the longest one's trie node.
-  struct Start { uint32_t pos; int32_t node; };
-  std::vector<Start> starts;
+std::vector<VocabTokenizer::SpecialStart> VocabTokenizer::special_starts(std::string_view text) const {
+  std::vector<SpecialStart> starts;
   for (size_t p = 0; p < text.size(); ++p) {
     int32_t node = trie_root_[uint8_t(text[p])], last = -1;
     for (size_t k = p + 1; node >= 0; ++k) {
@@ -271,6 +279,11 @@ std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view
     }
     if (last >= 0) starts.push_back({uint32_t(p), last});
   }
+  return starts;
+}
+
+std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view text, bool parse_special) const {
+  std::vector<SpecialStart> starts = special_starts(text);
   std::vector<Fragment> hits;
   if (!starts.empty()) {
     // Longest length first; within a length, llama.cpp's token order, then left to right.
@@ -281,7 +294,7 @@ std::vector<VocabTokenizer::Fragment> VocabTokenizer::partition(std::string_view
     for (uint32_t len : special_lengths_) {
       cand.clear();
       size_t w = 0;
-      for (Start s : starts) {
+      for (SpecialStart s : starts) {
         const TrieNode& nd = trie_[size_t(s.node)];
         if (nd.depth == len) {
           const int32_t id = nd.token;

@@ -79,6 +79,15 @@ class VocabTokenizer : public Tokenizer {
  private:
   struct Fragment { size_t begin, end; int32_t id; };  // id < 0: raw text
   std::vector<Fragment> partition(std::string_view text, bool parse_special) const;
+  // Positions where some special token starts, with the longest one's trie node.
+  struct SpecialStart { uint32_t pos; int32_t node; };
+  std::vector<SpecialStart> special_starts(std::string_view text) const;
+  // Steps of init_vocab: tokens, types and attributes from `d`; the special ids (bos/eos/unk
+  // set here; the end-of-generation candidates returned); the end-of-generation list.
+  struct SpecialIds { int32_t eot, eom, fim_pad, fim_rep, fim_sep; };
+  void init_attributes(VocabData& d);
+  SpecialIds init_special_ids(const VocabData& d, bool bpe);
+  std::vector<int32_t> end_of_generation(const SpecialIds& sp);
   void build_special_trie();
   void set_strip_attributes(const VocabData& d);
   bool any_strip_ = false;
