@@ -2,9 +2,9 @@
 // each cached key and value row is read once for the whole group. AVX2+FMA for head sizes that
 // are a multiple of 8, else (and on the baseline path) the scalar loop, which is the reference.
 #include "core/dtype.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/kernels.h"
-#include "kernels/qdot.h"
 #include <immintrin.h>
 #include <omp.h>
 #include <algorithm>

@@ -1,8 +1,10 @@
 // CPU kernels of the forward pass. matmul works on weights of any storage type: block types
 // with an integer kernel (kernels/qdot.h) use 8-bit activations as llama.cpp does; the others
-// (and all under set_exact(true)) are dequantized into an f32 tile. AVX2 chosen at run time.
+// (and all in an ExactScope(true)) are dequantized into an f32 tile. AVX2 chosen at run time
+// (kernels/cpu.h).
 #pragma once
 #include "core/tensor.h"
+#include "kernels/cpu.h"
 #include <cstdint>
 
 namespace slimlm::kernels {
@@ -13,9 +15,6 @@ void matmul(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, float* 
 // The same for a plain contiguous row-major f32 matrix (rows x k) that is not a Tensor.
 void matmul_f32_rows(const float* w, int64_t rows, int64_t k, const float* x, int64_t ldx, int64_t n_tok,
                      float* y, int64_t ldy);
-// Selects the SIMD path (AVX2+FMA when the CPU has it) or the baseline path; returns the
-// name of the path now in use. Default: SIMD unless SLIMLM_NO_SIMD is set.
-const char* use_simd(bool on);
 // One float dot product (the SIMD path used by matmul; exposed for tests).
 float dot(const float* a, const float* b, int64_t n);
 

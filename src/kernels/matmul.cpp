@@ -1,6 +1,6 @@
 // matmul for weights of any type: quantized weights with an integer kernel (kernels/qdot.h)
 // multiply 8-bit quantized activations (llama.cpp's numerics); everything else, or every type
-// under set_exact(true), is dequantized a few rows at a time into an f32 tile (exact path).
+// in an ExactScope(true), is dequantized a few rows at a time into an f32 tile (exact path).
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/gemm.h"
@@ -56,9 +56,7 @@ __attribute__((target("avx2,fma"))) void tile_avx2(const float* const* w, int nr
 }
 
 using TileFn = void (*)(const float* const*, int, const float*, int64_t, int64_t, int64_t, float*, int64_t);
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-TileFn pick_tile(bool simd) { return simd && cpu_has_avx2() ? tile_avx2 : tile_impl<0>; }
-TileFn tile = pick_tile(std::getenv("SLIMLM_NO_SIMD") == nullptr);
+TileFn tile_fn() { return simd_enabled() ? tile_avx2 : tile_impl<0>; }
 
 // Each token's activations quantized to the 8-bit type `act` (one row of act_row_bytes each),
 // in a per-thread buffer that grows to the largest batch and stays valid until the next call.
@@ -94,15 +92,9 @@ void matmul_q8(const Tensor& w, const QDotTraits& q, const float* x, int64_t ldx
 }
 }  // namespace
 
-const char* use_simd(bool on) {
-  select_qdot_simd(on);
-  tile = pick_tile(on);
-  return tile == tile_avx2 ? "avx2+fma" : "baseline";
-}
-
 float dot(const float* a, const float* b, int64_t n) {
   float y = 0;
-  tile(&a, 1, b, n, 1, n, &y, 1);
+  tile_fn()(&a, 1, b, n, 1, n, &y, 1);
   return y;
 }
 
@@ -165,7 +157,7 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
   // Many tokens: the register-blocked GEMM (gemm.h); SLIMLM_NO_GEMM=1 keeps the per-row paths
   // below for every batch size (for A/B measurements).
   static const bool no_gemm = std::getenv("SLIMLM_NO_GEMM") != nullptr;
-  const bool gemm = !no_gemm && n_tok >= kGemmMinTok && tile == tile_avx2;
+  const bool gemm = !no_gemm && n_tok >= kGemmMinTok && simd_enabled();
   const QDotTraits* q8 = exact() ? nullptr : find_qdot(w.type);
   if (q8 != nullptr && w.cols() % act_block(q8->act) != 0) q8 = nullptr;
   // q4_1/q5_1: the integer kernel's min term is m_w · s_a with s_a = f16(d_a · Σq_a) (llama.cpp's
@@ -207,6 +199,7 @@ void matmul_dense(const Tensor& w, const float* x, int64_t ldx, int64_t n_tok, f
     return;
   }
   const int64_t n_tiles = (rows + kRowTile - 1) / kRowTile;
+  const TileFn tile = tile_fn();
 #pragma omp parallel if (rows * k * n_tok > 32768)
   {
     std::vector<float> buf(direct ? 0 : size_t(kRowTile * k));

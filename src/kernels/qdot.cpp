@@ -1,10 +1,8 @@
 // The weight type -> integer dot product table and its dispatch (scalar reference or AVX2),
-// activation quantization by type, and the exact-path switch (set_exact / SLIMLM_EXACT).
+// activation quantization by type, and the exact-path mode (ExactScope / SLIMLM_EXACT).
 // Adding a kernel for a new weight type is adding a row to kQDots.
 #include "kernels/qdot.h"
 #include "core/error.h"
-#include <cstdlib>
-#include <cstring>
 
 namespace slimlm::kernels {
 namespace {
@@ -21,15 +19,11 @@ const QDotTraits kQDots[] = {
     {DType::Q6_K, DType::Q8_K, ref::dot_q6_K, avx2::dot_q6_K},
 };
 
-bool cpu_has_avx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+bool& exact_mode() {
+  static const bool from_env = env_flag("SLIMLM_EXACT");
+  thread_local bool mode = from_env;
+  return mode;
 }
-bool env_set(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
-}
-bool g_simd = !env_set("SLIMLM_NO_SIMD") && cpu_has_avx2();
-bool g_exact = env_set("SLIMLM_EXACT");
 }  // namespace
 
 const QDotTraits* find_qdot(DType w) {
@@ -37,7 +31,7 @@ const QDotTraits* find_qdot(DType w) {
   return nullptr;
 }
 
-QDotFn qdot_fn(const QDotTraits& t) { return g_simd && t.dot_avx2 ? t.dot_avx2 : t.dot_ref; }
+QDotFn qdot_fn(const QDotTraits& t) { return simd_enabled() && t.dot_avx2 ? t.dot_avx2 : t.dot_ref; }
 
 int act_block(DType act) { return act == DType::Q8_K ? 256 : 32; }
 
@@ -48,17 +42,17 @@ size_t act_row_bytes(DType act, int64_t n) {
 }
 
 void quantize_act(DType act, const float* x, void* y, int64_t n) {
+  const bool simd = simd_enabled();
   switch (act) {
-    case DType::Q8_0: g_simd ? avx2::quantize_row_q8_0(x, y, n) : ref::quantize_row_q8_0(x, y, n); break;
-    case DType::Q8_1: g_simd ? avx2::quantize_row_q8_1(x, y, n) : ref::quantize_row_q8_1(x, y, n); break;
-    case DType::Q8_K: g_simd ? avx2::quantize_row_q8_K(x, y, n) : ref::quantize_row_q8_K(x, y, n); break;
+    case DType::Q8_0: simd ? avx2::quantize_row_q8_0(x, y, n) : ref::quantize_row_q8_0(x, y, n); break;
+    case DType::Q8_1: simd ? avx2::quantize_row_q8_1(x, y, n) : ref::quantize_row_q8_1(x, y, n); break;
+    case DType::Q8_K: simd ? avx2::quantize_row_q8_K(x, y, n) : ref::quantize_row_q8_K(x, y, n); break;
     default: SLIMLM_ASSERT(false && "not an activation type");
   }
 }
 
-bool set_exact(bool on) { const bool was = g_exact; g_exact = on; return was; }
-bool exact() { return g_exact; }
-bool simd_enabled() { return g_simd; }
-void select_qdot_simd(bool on) { g_simd = on && cpu_has_avx2(); }
+ExactScope::ExactScope(bool on) : prev_(exact_mode()) { exact_mode() = on; }
+ExactScope::~ExactScope() { exact_mode() = prev_; }
+bool exact() { return exact_mode(); }
 
 }  // namespace slimlm::kernels

@@ -3,6 +3,7 @@
 // and each weight block is multiplied with integers. A table maps weight type -> kernels.
 #pragma once
 #include "core/dtype.h"
+#include "kernels/cpu.h"
 #include <cstddef>
 #include <cstdint>
 
@@ -38,13 +39,25 @@ size_t act_row_bytes(DType act, int64_t n);
 // Quantizes one activation row with ggml's x86 rounding (see ref/qdot_ref.cpp).
 void quantize_act(DType act, const float* x, void* y, int64_t n);
 
-// true: quantized weights are always dequantized to f32 and multiplied in f32 (the exact
-// path). Default false unless SLIMLM_EXACT=1. Returns the previous setting.
-bool set_exact(bool on);
-bool exact();
-bool simd_enabled();  // whether matmul uses the AVX2 paths now (see use_simd)
-// Called by use_simd(): picks AVX2 dots when `on` and the CPU has AVX2, FMA and F16C.
-void select_qdot_simd(bool on);
+// The numerics mode of matmul. Exact: quantized weights are always dequantized to f32 and
+// multiplied in f32 (no 8-bit activations). The default is SLIMLM_EXACT=1 or not (read once);
+// a scope switches the mode for its lifetime and restores the one before when it ends, however
+// it ends (return, exception, a failed test assertion), so a mode cannot leak past its scope:
+//     { kernels::ExactScope exact(true); ... }
+// The mode belongs to the calling thread (thread_local). matmul reads it on the calling thread
+// before its OpenMP region forks, so the workers follow the caller; a matmul called from inside
+// a parallel region sees that worker's own mode (the default).
+class ExactScope {
+ public:
+  explicit ExactScope(bool on);
+  ~ExactScope();
+  ExactScope(const ExactScope&) = delete;
+  ExactScope& operator=(const ExactScope&) = delete;
+
+ private:
+  bool prev_;
+};
+bool exact();  // the mode on this thread now
 
 }  // namespace slimlm::kernels
 

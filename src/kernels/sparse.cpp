@@ -3,7 +3,7 @@
 // for any thread count.
 #include "kernels/sparse.h"
 #include "core/dtype_sparse.h"
-#include "kernels/qdot.h"
+#include "kernels/cpu.h"
 #include <algorithm>
 #include <vector>
 

@@ -3,7 +3,7 @@
 // sum times two scales, so results are bit-identical for any thread count and path.
 #include "kernels/w8a8.h"
 #include "core/dtype_custom.h"
-#include "kernels/qdot.h"
+#include "kernels/cpu.h"
 #include <algorithm>
 #include <vector>
 

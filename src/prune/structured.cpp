@@ -227,7 +227,7 @@ CalibStats calibrate(const Model& m, const std::vector<std::vector<int32_t>>& ca
   int64_t len = 0;
   for (const auto& s : calib) len = std::max<int64_t>(len, int64_t(s.size()));
   Session sess(m, len);
-  struct ExactScope { bool prev = kernels::set_exact(true); ~ExactScope() { kernels::set_exact(prev); } } exact_scope;
+  const kernels::ExactScope exact(true);
   sess.set_observer([&](int64_t l, LinearSite site, const float* x, int64_t n, int64_t ld) {
     if (site == LinearSite::AttnOut) add_rows(st.attn_out[size_t(l)], x, n, ld);
     if (site == LinearSite::FfnDown) add_rows(st.ffn_down[size_t(l)], x, n, ld);

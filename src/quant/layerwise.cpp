@@ -99,8 +99,8 @@ RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, 
   }
   Session sess(m, std::max<int64_t>(len, 1));
   // Calibration activations on the exact path (dequantized weights, f32): for long batches it is
-  // also the faster one. The previous setting comes back when this function returns.
-  struct ExactScope { bool prev = kernels::set_exact(true); ~ExactScope() { kernels::set_exact(prev); } } exact_scope;
+  // also the faster one. The previous mode comes back when this function returns.
+  const kernels::ExactScope exact(true);
   Progress bar("compress", hp.n_layer, progress);
   std::vector<float> tmp;
   for (int64_t l = 0; l < hp.n_layer; ++l) {

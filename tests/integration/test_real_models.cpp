@@ -2,7 +2,6 @@
 // runtime against the independent float64 reference forward on real weights and real
 // tokens (on the exact path: dequantized weights, f32 activations); batched prefill against
 // token-by-token decode (default path); Gemma's sliding window.
-#include "kernels/exact_guard.h"
 #include "kernels/qdot.h"
 #include "model/forward.h"
 #include "model/model.h"
@@ -28,9 +27,10 @@ Diff compare_to_reference(const Model& m, const std::vector<int32_t>& ids) {
   auto ref = reference_logits(m, ids);
   Session s(m, int64_t(ids.size()));
   std::vector<float> lg;
-  const bool was_exact = kernels::set_exact(true);
-  s.forward(ids.data(), int64_t(ids.size()), 0, lg);
-  kernels::set_exact(was_exact);
+  {
+    const kernels::ExactScope exact(true);
+    s.forward(ids.data(), int64_t(ids.size()), 0, lg);
+  }
   Diff d;
   const size_t V = size_t(m.hp.n_vocab);
   for (size_t t = 0; t < ids.size(); ++t) {
@@ -79,7 +79,7 @@ static double prefill_vs_decode(const Model& m, const std::vector<int32_t>& ids,
 // noise as llama.cpp's two KV settings, whose top-10 logits differ by up to 4.3).
 TEST_P(RealModel, PrefillEqualsDecode) {
   SLIMLM_REQUIRE_FILE(model_path(GetParam()));
-  ExactGuard exact(true);
+  const kernels::ExactScope exact(true);
   auto m = load_model(model_path(GetParam()));
   EXPECT_LT(prefill_vs_decode(*m, m->tok->encode(kText, true, false), KvType::F32), 1e-3);
 }
@@ -92,7 +92,7 @@ TEST_P(RealModel, PrefillEqualsDecode) {
 // position would move logits by whole units.
 TEST_P(RealModel, F16CachePrefillEqualsDecode) {
   SLIMLM_REQUIRE_FILE(model_path(GetParam()));
-  ExactGuard exact(true);
+  const kernels::ExactScope exact(true);
   auto m = load_model(model_path(GetParam()));
   std::string text = kText;
   std::vector<int32_t> ids;

@@ -30,7 +30,7 @@ class MatmulVsRef : public ::testing::TestWithParam<bool> {};
 TEST_P(MatmulVsRef, AllTypesRaggedSizes) {
   const char* path = kernels::use_simd(GetParam());
   SCOPED_TRACE(path);
-  const bool was_exact = kernels::set_exact(true);  // dequantized weights, f32 activations
+  const kernels::ExactScope exact(true);  // dequantized weights, f32 activations
   const DType types[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1};
   const int64_t shapes[][3] = {{32, 1, 1}, {64, 7, 3}, {96, 13, 5}, {256, 9, 1}, {160, 33, 4}, {288, 17, 11},
                               // from kGemmMinTok tokens on: the GEMM, ragged panels, several k-slices
@@ -56,7 +56,6 @@ TEST_P(MatmulVsRef, AllTypesRaggedSizes) {
         for (int64_t r = rows; r < ldy; ++r) ASSERT_EQ(y[size_t(tk * ldy + r)], -1.f);
     }
   }
-  kernels::set_exact(was_exact);
   kernels::use_simd(true);
 }
 

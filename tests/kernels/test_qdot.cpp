@@ -2,7 +2,6 @@
 // plain reimplementation; every AVX2 dot against its scalar reference on random and real
 // model blocks; integer dot against the float dot within the quantization error bound; matmul.
 #include "core/dtype.h"
-#include "exact_guard.h"
 #include "kernels/kernels.h"
 #include "kernels/gemm.h"
 #include "kernels/qdot.h"
@@ -13,10 +12,11 @@
 #include <cstring>
 #include <omp.h>
 #include <random>
+#include <stdexcept>
+#include <thread>
 
 using namespace slimlm;
 using namespace slimlm::kernels;
-using slimlm::test::ExactGuard;
 
 namespace {
 const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
@@ -243,8 +243,7 @@ TEST(QDot, Q8_KMatchesPlainReimplementation) {
 }
 
 TEST(QDot, SimdMatchesReferenceOnRandomBlocks) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
-    GTEST_SKIP() << "no AVX2";
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   for (DType t : kTypes) {
     const int64_t blk = traits(t).block;
     for (int64_t nb : {1, 2, 3, 7, 18}) {  // odd block counts exercise the 2-block unroll's tail
@@ -280,8 +279,7 @@ TEST(QDot, IntegerDotWithinQuantizationErrorOfFloatDot) {
 
 // Real rows of the models' weights, every block type they contain, with activation-like inputs.
 TEST(QDot, SimdMatchesReferenceOnModelBlocks) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c"))
-    GTEST_SKIP() << "no AVX2";
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   int checked = 0;
   for (const char* file : {test::kSmol, test::kGemma}) {
     if (!std::filesystem::exists(test::model_path(file))) continue;
@@ -309,7 +307,7 @@ class MatmulQ8 : public ::testing::TestWithParam<bool> {};
 TEST_P(MatmulQ8, RaggedSizesAgainstReferenceDots) {
   const char* path = use_simd(GetParam());
   SCOPED_TRACE(path);
-  ExactGuard guard(false);
+  const ExactScope guard(false);
   // from kGemmMinTok tokens on, the AVX2 path multiplies the 8-bit-rounded activations with the
   // f32 GEMM (q4_1/q5_1: plus the min-term correction): checked against the same math in float64
   const int64_t shapes[][2] = {{1, 1}, {7, 3}, {33, 5}, {45, 1}, {64, 11}, {3, 4}, {40, 17}, {21, 23}};
@@ -370,11 +368,11 @@ TEST(MatmulQ8, ExactSwitchSelectsDequantizedPath) {
   std::vector<float> yq(18), ye(18);
   std::vector<double> yr(18);
   {
-    ExactGuard g(false);
+    const ExactScope g(false);
     matmul(w, x.data(), 256, 2, yq.data(), 9);
   }
   {
-    ExactGuard g(true);
+    const ExactScope g(true);
     EXPECT_TRUE(exact());
     matmul(w, x.data(), 256, 2, ye.data(), 9);
   }
@@ -385,6 +383,31 @@ TEST(MatmulQ8, ExactSwitchSelectsDequantizedPath) {
     differ = std::max(differ, std::fabs(double(yq[i]) - double(ye[i])));
   }
   EXPECT_GT(differ, 0.0) << "the integer path should round activations";
+}
+
+// The mode is scoped: it comes back however the scope ends (here an exception, as a failed
+// ASSERT_* returns early), nested scopes unwind in order, and it belongs to the calling thread.
+TEST(MatmulQ8, ExactScopeCannotLeak) {
+  const bool before = exact();
+  try {
+    const ExactScope s(!before);
+    EXPECT_EQ(exact(), !before);
+    throw std::runtime_error("leave the scope early");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(exact(), before);
+  {
+    const ExactScope outer(true);
+    {
+      const ExactScope inner(false);
+      EXPECT_FALSE(exact());
+    }
+    EXPECT_TRUE(exact());
+    bool other = true;
+    std::thread([&] { other = exact(); }).join();
+    EXPECT_EQ(other, before) << "another thread starts from the default mode, not this thread's scope";
+  }
+  EXPECT_EQ(exact(), before);
 }
 
 TEST(MatmulQ8, DeterministicAcrossThreadCounts) {

@@ -127,7 +127,7 @@ TEST(SparseMatmul, DeterministicAcrossThreadCounts) {
 // The AVX2 2:4 row decoder that feeds the prompt GEMM against the scalar codec
 // (sparse_row_to_f32): full 32-input chunks, a short last chunk, and a row of one group.
 TEST(SparseMatmul, Nm24RowDecoderMatchesScalarCodec) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) GTEST_SKIP() << "no AVX2/F16C";
+  if (!kernels::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/F16C";
   const DType t = nm_type(2, 4);
   for (int64_t cols : {4, 31, 32, 33, 96, 173, 576}) {
     Tensor w = make(t, cols, 3, uint32_t(cols));

@@ -4,7 +4,6 @@
 // matmul's W8A8 path: thread counts and SIMD on/off give the same bits, the result stays within
 // the activation-rounding bound of the exact (dequantized f32) path.
 #include "core/dtype_custom.h"
-#include "exact_guard.h"
 #include "kernels/kernels.h"
 #include "kernels/qdot.h"
 #include "kernels/w8a8.h"
@@ -19,11 +18,9 @@
 
 using namespace slimlm;
 using namespace slimlm::kernels;
-using slimlm::test::ExactGuard;
 using slimlm::test::random_x;
 
 namespace {
-bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"); }
 
 // rows of a w8a8 matrix: random scales and codes in [-127, 127]; `extreme`: all codes ±127.
 std::vector<uint8_t> random_w8a8(int64_t rows, int64_t k, uint32_t seed, bool extreme = false) {
@@ -150,7 +147,7 @@ TEST(W8A8, ReferenceGemmMatchesFloat64Sum) {
 }
 
 TEST(W8A8, SimdGemmMatchesReferenceBitForBit) {
-  if (!has_avx2()) GTEST_SKIP() << "no AVX2";
+  if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
   int cases = 0;
   for (int64_t k : {1, 15, 16, 17, 31, 33, 100, 257, 581})
     for (int64_t rows : {1, 3, 4, 5, 11})
@@ -185,7 +182,7 @@ TEST(W8A8, MatmulDeterministicAndWithinActivationRoundingOfExact) {
     matmul(w, x.data(), ldx, n_tok, y.data(), ldy);
     return y;
   };
-  ExactGuard g(false);
+  const ExactScope g(false);
   const int saved = omp_get_max_threads();
   const auto base = run(false, 1);
   for (bool simd : {false, true})
@@ -197,7 +194,7 @@ TEST(W8A8, MatmulDeterministicAndWithinActivationRoundingOfExact) {
   omp_set_num_threads(saved);
   std::vector<float> ex(size_t(ldy * n_tok));
   {
-    ExactGuard e(true);
+    const ExactScope e(true);
     matmul(w, x.data(), ldx, n_tok, ex.data(), ldy);
   }
   std::vector<float> wf(static_cast<size_t>(k));

@@ -228,7 +228,7 @@ TEST(Outliers, TensorWithSideMatrixMultipliesAsTheSum) {
   for (DType type : {DType::F32, DType::Q8_0, DType::Q4_0}) {
     for (bool exact : {false, true}) {
       SCOPED_TRACE(std::string(type_name(type)) + (exact ? " exact" : ""));
-      const bool was = kernels::set_exact(exact);
+      const kernels::ExactScope mode(exact);
       Tensor t = Tensor::from_f32("w", {cols, rows}, w.data(), type);
       const std::vector<float> dense = t.to_f32();  // before the side matrix is attached
       t.outliers = s;
@@ -238,7 +238,6 @@ TEST(Outliers, TensorWithSideMatrixMultipliesAsTheSum) {
       Tensor plain = t;
       plain.outliers.reset();
       kernels::matmul(plain, x.data(), cols, n_tok, y_dense.data(), rows);
-      kernels::set_exact(was);
       double moved = 0;
       for (int64_t i = 0; i < rows * cols; ++i) {
         EXPECT_FLOAT_EQ(full[size_t(i)], dense[size_t(i)] + dense_of(*s)[size_t(i)]) << i;

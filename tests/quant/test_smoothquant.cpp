@@ -78,7 +78,7 @@ double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 void expect_fold_exact(const std::string& path, int64_t n_layers, double alpha, double rel_tol) {
   SLIMLM_REQUIRE_FILE(path);
-  struct Exact { bool prev = kernels::set_exact(true); ~Exact() { kernels::set_exact(prev); } } exact;
+  const kernels::ExactScope exact(true);
   auto ref = load_cut(path, n_layers), sm = load_cut(path, n_layers);
   const auto calib = random_ids(ref->hp.n_vocab, 3, 48, 7);
   const double spread = smooth_unquantized(*sm, calib, alpha);

@@ -27,7 +27,7 @@ void add_bench(CLI::App* sub) {
   add_kv_type(sub, &kv);
   sub->callback([] {
     apply_threads(threads);
-    apply_exact(exact);
+    const kernels::ExactScope exact_mode = exact_scope(exact);
     check_model_path(path);
     auto m = load_model(path);
     auto r = eval::bench(*m, n_prompt, n_gen, reps, parse_kv_type(kv), depth);

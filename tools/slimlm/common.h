@@ -1,6 +1,7 @@
 // Shared pieces of the slimlm CLI: verb registration, common options (threads, exact, KV type)
 // and the compression verbs' flags, which come from the method registry.
 #pragma once
+#include "kernels/qdot.h"
 #include "pipeline/jobs.h"
 #include "pipeline/registry.h"
 #include <CLI/CLI.hpp>
@@ -25,9 +26,10 @@ void add_recipe(CLI::App* sub);
 void add_threads(CLI::App* sub, int* threads);
 void apply_threads(int threads);
 // Adds --exact (quantized weights are dequantized and multiplied in f32 instead of the default
-// 8-bit-activation integer kernels); apply_exact switches kernels before the verb runs.
+// 8-bit-activation integer kernels); the verb holds exact_scope(exact) while it runs (exact
+// when --exact or SLIMLM_EXACT=1).
 void add_exact(CLI::App* sub, bool* exact);
-void apply_exact(bool exact);
+kernels::ExactScope exact_scope(bool exact);
 // Adds --kv-type f32|f16|q8|q4 (storage of the KV cache; default f32).
 void add_kv_type(CLI::App* sub, std::string* kv);
 using pipeline::check_model_path;

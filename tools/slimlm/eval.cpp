@@ -21,7 +21,7 @@ struct EvalOptions {
 
 void run_eval(const EvalOptions& o) {
   apply_threads(o.threads);
-  apply_exact(o.exact);
+  const kernels::ExactScope exact = exact_scope(o.exact);
   if (o.file.empty() == o.ids.empty()) fail("give exactly one of -f TEXT_FILE or --ids IDS_FILE");
   check_model_path(o.model);
   auto m = load_model(o.model);

@@ -55,7 +55,7 @@ std::vector<int32_t> run(Session& s, Sampler& smp, std::vector<int32_t>& history
 
 void generate(const GenOptions& o) {
   apply_threads(o.threads);
-  apply_exact(o.exact);
+  const kernels::ExactScope exact = exact_scope(o.exact);
   check_model_path(o.model);
   if (!o.prompt.empty() && !valid_utf8(o.prompt)) fail("the prompt is not valid UTF-8");
   if (!o.prompt.empty() && !o.prompt_ids.empty()) fail("give either --prompt or --prompt-ids, not both");

@@ -21,9 +21,7 @@ void add_exact(CLI::App* sub, bool* exact) {
                 "as llama.cpp; also SLIMLM_EXACT=1)");
 }
 
-void apply_exact(bool exact) {
-  if (exact) kernels::set_exact(true);
-}
+kernels::ExactScope exact_scope(bool exact) { return kernels::ExactScope(exact || kernels::exact()); }
 
 void add_kv_type(CLI::App* sub, std::string* kv) {
   sub->add_option("--kv-type", *kv, "KV-cache storage: f32, f16, q8 (int8 per head per token) or q4 (int4)")
