@@ -186,22 +186,6 @@ void drop_blocks(Model& m, std::vector<int64_t> remove) {
 }
 
 namespace {
-void add_rows(quant::SiteStats& st, const float* x, int64_t n, int64_t ld) {
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t j = 0; j < st.k; ++j) {
-      const double v = x[t * ld + j];
-      st.sum[size_t(j)] += v;
-      st.sum_sq[size_t(j)] += v * v;
-    }
-  st.count += n;
-}
-
-void init_site(quant::SiteStats& st, int64_t k) {
-  st.k = k;
-  st.sum.assign(size_t(k), 0.0);
-  st.sum_sq.assign(size_t(k), 0.0);
-}
-
 double cosine(const float* a, const float* b, int64_t n) {
   double ab = 0, aa = 0, bb = 0;
   for (int64_t i = 0; i < n; ++i) { ab += double(a[i]) * b[i]; aa += double(a[i]) * a[i]; bb += double(b[i]) * b[i]; }
@@ -216,22 +200,16 @@ CalibStats calibrate(const Model& m, const std::vector<std::vector<int32_t>>& ca
   if (span < 1 || span > L) fail("block span ", span, " does not fit ", L, " blocks");
   CalibStats st;
   st.span = span;
-  st.attn_out.resize(size_t(L));
-  st.ffn_down.resize(size_t(L));
-  for (int64_t l = 0; l < L; ++l) {
-    init_site(st.attn_out[size_t(l)], hp.n_head_at(l) * hp.head_dim);
-    init_site(st.ffn_down[size_t(l)], hp.n_ff_at(l));
-  }
   st.cos1.assign(size_t(L), 0.0);
   st.ang_span.assign(size_t(L - span + 1), 0.0);
-  int64_t len = 0;
-  for (const auto& s : calib) len = std::max<int64_t>(len, int64_t(s.size()));
+  int64_t len = 0, total = 0;
+  for (const auto& s : calib) { len = std::max<int64_t>(len, int64_t(s.size())); total += int64_t(s.size()); }
   Session sess(m, len);
   const kernels::ExactScope exact(true);
-  sess.set_observer([&](int64_t l, LinearSite site, const float* x, int64_t n, int64_t ld) {
-    if (site == LinearSite::AttnOut) add_rows(st.attn_out[size_t(l)], x, n, ld);
-    if (site == LinearSite::FfnDown) add_rows(st.ffn_down[size_t(l)], x, n, ld);
-  });
+  // The pipeline's statistics of every layer at once (per-channel sums, no XᵀX or sample rows);
+  // each sequence runs through all blocks, so the residual streams for the cosines stay at hand.
+  quant::StatsCollector collect(sess, quant::Wants{}, total);
+  for (int64_t l = 0; l < L; ++l) collect.begin(l);
   std::vector<float> xs;
   for (const auto& seq : calib) {
     const int64_t n = int64_t(seq.size());
@@ -249,6 +227,11 @@ CalibStats calibrate(const Model& m, const std::vector<std::vector<int32_t>>& ca
         st.ang_span[size_t(l)] += std::acos(std::clamp(cosine(at(l, t), at(l + span, t), E), -1.0, 1.0)) / M_PI;
     }
     st.tokens += n;
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    quant::BlockStats b = collect.finish(l);
+    st.attn_out.push_back(std::move(b[size_t(LinearSite::AttnOut)]));
+    st.ffn_down.push_back(std::move(b[size_t(LinearSite::FfnDown)]));
   }
   for (auto& c : st.cos1) c /= double(st.tokens);
   for (auto& a : st.ang_span) a /= double(st.tokens);

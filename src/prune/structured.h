@@ -43,7 +43,8 @@ void drop_blocks(Model& m, std::vector<int64_t> remove);
 int64_t block_linear_params(const Model& m);
 
 // Calibration statistics of every layer on the unpruned model: the inputs of the output
-// projection (o) and of down (count, sum, sum_sq per channel), and the mean cosine similarity
+// projection (o) and of down (the pipeline's per-channel statistics, quant::StatsCollector:
+// count, sum, sum_sq, sum_abs, absmax), and the mean cosine similarity
 // between the residual stream before block l and before block l + span (span 1: ShortGPT's
 // block influence is 1 − cos; span n: Gromov et al.'s angular distance of an n-block run).
 struct CalibStats {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 namespace slimlm::quant {
 
@@ -81,6 +82,32 @@ void mirror(SiteStats& st) {  // exact symmetry (the kernel's two triangles may 
 }
 }  // namespace
 
+StatsCollector::StatsCollector(Session& s, const Wants& w, int64_t total_tokens)
+    : s_(s), w_(w), stride_(w.sample_tokens > 0 ? std::max<int64_t>(1, total_tokens / w.sample_tokens) : 1) {
+  const int64_t L = s.model().hp.n_layer;
+  layers_.resize(size_t(L));
+  open_.assign(size_t(L), 0);
+  s_.set_observer([this](int64_t layer, LinearSite site, const float* x, int64_t n, int64_t ld) {
+    if (open_[size_t(layer)]) accumulate(layers_[size_t(layer)][size_t(site)], x, n, ld, w_, stride_);
+  });
+}
+
+StatsCollector::~StatsCollector() { s_.set_observer(nullptr); }
+
+void StatsCollector::begin(int64_t l) {
+  const HParams& hp = s_.model().hp;
+  const int64_t site_k[kLinearSites] = {hp.n_embd, hp.n_head_at(l) * hp.head_dim, hp.n_embd, hp.n_ff_at(l)};
+  for (int s = 0; s < kLinearSites; ++s) init_stats(layers_[size_t(l)][size_t(s)], site_k[s], w_);
+  open_[size_t(l)] = 1;
+}
+
+BlockStats StatsCollector::finish(int64_t l) {
+  open_[size_t(l)] = 0;
+  BlockStats out = std::move(layers_[size_t(l)]);
+  for (auto& st : out) mirror(st);
+  return out;
+}
+
 RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, const Wants& wants,
                       const CompressFn& compress, bool progress) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -101,23 +128,19 @@ RunInfo run_layerwise(Model& m, const std::vector<std::vector<int32_t>>& calib, 
   // Calibration activations on the exact path (dequantized weights, f32): for long batches it is
   // also the faster one. The previous mode comes back when this function returns.
   const kernels::ExactScope exact(true);
+  std::optional<StatsCollector> collect;
+  if (wants.stats) collect.emplace(sess, wants, total);
   Progress bar("compress", hp.n_layer, progress);
   std::vector<float> tmp;
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     BlockStats stats;
     if (wants.stats) {
-      const int64_t site_k[kLinearSites] = {E, hp.n_head_at(l) * hp.head_dim, E, hp.n_ff_at(l)};
-      const int64_t stride = wants.sample_tokens > 0 ? std::max<int64_t>(1, total / wants.sample_tokens) : 1;
-      for (int s = 0; s < kLinearSites; ++s) init_stats(stats[size_t(s)], site_k[s], wants);
-      sess.set_observer([&](int64_t layer, LinearSite site, const float* x, int64_t n, int64_t ld) {
-        if (layer == l) accumulate(stats[size_t(site)], x, n, ld, wants, stride);
-      });
+      collect->begin(l);
       for (auto& x : xs) {
         tmp = x;
         sess.run_block(l, tmp.data(), int64_t(x.size()) / E);
       }
-      sess.set_observer(nullptr);
-      for (auto& st : stats) mirror(st);
+      stats = collect->finish(l);
     }
     compress(m, l, stats);
     if (wants.stats)

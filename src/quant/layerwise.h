@@ -41,6 +41,29 @@ struct Wants {
   int64_t sample_tokens = 0;      // keep this many input rows per site
 };
 
+// Collects what a Session's linear layers read into BlockStats: while it lives it is the
+// session's observer, and the inputs of each layer between begin(l) and finish(l) are added
+// (per channel, tokens in order, so the sums do not depend on the thread count). The one
+// accumulation every calibrated method reads: run_layerwise and structured pruning's
+// calibration (prune/structured.h) both collect through it.
+class StatsCollector {
+ public:
+  // total_tokens: the calibration tokens in all, which spaces the kept sample rows evenly.
+  StatsCollector(Session& s, const Wants& w, int64_t total_tokens);
+  ~StatsCollector();                 // stops observing
+  StatsCollector(const StatsCollector&) = delete;
+  StatsCollector& operator=(const StatsCollector&) = delete;
+  void begin(int64_t layer);         // fresh statistics for the layer's four sites
+  BlockStats finish(int64_t layer);  // the layer's statistics (XᵀX completed); stops collecting it
+
+ private:
+  Session& s_;
+  Wants w_;
+  int64_t stride_;
+  std::vector<BlockStats> layers_;
+  std::vector<uint8_t> open_;
+};
+
 // For each block l in order: (1) if wants.stats, runs block l as it is on the current
 // activations and collects BlockStats; (2) calls compress(m, l, stats), which replaces the
 // block's weights; (3) runs the compressed block to make the next block's input.

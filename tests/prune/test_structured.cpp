@@ -236,6 +236,28 @@ TEST(StructuredPrune, FlapAndBlockMethodsOnStories260K) {
   ASSERT_EQ(st.cos1.size(), 5u);
   ASSERT_EQ(st.ang_span.size(), 4u);
   for (double c : st.cos1) { EXPECT_GT(c, -1.0); EXPECT_LT(c, 1.0); }
+  // The statistics are the layer-wise pipeline's: every per-channel field filled (absmax and
+  // sum_abs too) and equal to what run_layerwise collects from the same sequences.
+  std::vector<quant::BlockStats> piped;
+  quant::run_layerwise(*m, calib, quant::Wants{}, [&](Model&, int64_t, quant::BlockStats& b) { piped.push_back(b); }, false);
+  ASSERT_EQ(piped.size(), st.attn_out.size());
+  ASSERT_EQ(piped.size(), st.ffn_down.size());
+  for (size_t l = 0; l < piped.size(); ++l) {
+    const quant::SiteStats* ours[] = {&st.attn_out[l], &st.ffn_down[l]};
+    const quant::SiteStats* theirs[] = {&piped[l][size_t(LinearSite::AttnOut)], &piped[l][size_t(LinearSite::FfnDown)]};
+    for (int i = 0; i < 2; ++i) {
+      const quant::SiteStats& s = *ours[i];
+      EXPECT_EQ(s.count, 256);
+      ASSERT_EQ(s.absmax.size(), size_t(s.k));
+      ASSERT_EQ(s.sum_abs.size(), size_t(s.k));
+      EXPECT_GT(*std::max_element(s.absmax.begin(), s.absmax.end()), 0.f) << "layer " << l;
+      EXPECT_GT(std::accumulate(s.sum_abs.begin(), s.sum_abs.end(), 0.0), 0.0) << "layer " << l;
+      EXPECT_EQ(s.sum, theirs[i]->sum);
+      EXPECT_EQ(s.sum_sq, theirs[i]->sum_sq);
+      EXPECT_EQ(s.sum_abs, theirs[i]->sum_abs);
+      EXPECT_EQ(s.absmax, theirs[i]->absmax);
+    }
+  }
   const int64_t before = prune::block_linear_params(*m);
   const int64_t target = before * 3 / 10;
   auto keep = prune::keep_all(*m);
