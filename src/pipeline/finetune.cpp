@@ -26,6 +26,7 @@ void check(const FinetuneJob& job) {
   if (job.steps < 1 || job.steps > 10'000'000) fail("steps ", job.steps, " is out of range [1, 10000000]");
   if (job.eval_every < 0 || job.checkpoint_every < 0) fail("evaluation and checkpoint intervals must not be negative");
   if (job.checkpoint_every > 0 && job.checkpoint.empty()) fail("a checkpoint interval needs a checkpoint file");
+  if (job.heldout_max < 1) fail("at least one held-out sequence must be evaluated");
 }
 
 void plot(const FinetuneJob& job, const FinetuneResult& r) {
@@ -38,7 +39,9 @@ void plot(const FinetuneJob& job, const FinetuneResult& r) {
 
 FinetuneResult finetune(Model& m, const FinetuneJob& job) {
   check(job);
-  train::Trainer t(m, job.train, train::pack(read_tokens(m, job), job.seq, job.heldout));
+  train::Packed data = train::pack(read_tokens(m, job), job.seq, job.heldout);
+  if (int64_t(data.heldout.size()) > job.heldout_max) data.heldout.resize(size_t(job.heldout_max));
+  train::Trainer t(m, job.train, std::move(data));
   if (!job.resume.empty()) t.resume(job.resume);
   FinetuneResult r;
   t.weights().each_trainable([&](const std::string&, std::vector<float>& v) { r.params_trained += int64_t(v.size()); });

@@ -17,6 +17,7 @@ struct FinetuneJob {
   std::string ids;                 // or a file of token ids
   int64_t seq = 256, steps = 100;
   double heldout = 0.05;           // fraction of the sequences held out
+  int64_t heldout_max = 16;        // at most this many of them are evaluated (the first ones)
   train::TrainOptions train;       // optimizer, accumulation, LoRA, teacher and loss mix
   int64_t eval_every = 0;          // held-out loss every N steps (0: at the start and the end)
   std::string checkpoint;          // written every checkpoint_every steps and at the end

@@ -18,12 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<int32_t> kIds = {1, 461, 17, 300, 42, 7, 99, 256, 3, 511, 128, 64, 2, 400};
+const std::vector<int32_t> kConvertIds = {1, 461, 17, 300, 42, 7, 99, 256, 3, 511, 128, 64, 2, 400};
 
-std::vector<float> logits_of(const Model& m) {
+std::vector<float> convert_logits(const Model& m) {
   Session s(m, 64);
   std::vector<float> lg;
-  s.forward(kIds.data(), int64_t(kIds.size()), 0, lg);
+  s.forward(kConvertIds.data(), int64_t(kConvertIds.size()), 0, lg);
   return lg;
 }
 
@@ -54,7 +54,7 @@ std::string one_line(const std::string& err) {
 TEST(Convert, StoriesToEveryWritableTypeThroughTheCli) {
   SLIMLM_REQUIRE_FILE(stories());
   auto ref = load_model(stories());
-  const auto base = logits_of(*ref);
+  const auto base = convert_logits(*ref);
   std::map<std::string, double> err;
   for (const std::string type : {"f32", "f16", "bf16", "q8_0", "q4_0"}) {
     SCOPED_TRACE(type);
@@ -70,7 +70,7 @@ TEST(Convert, StoriesToEveryWritableTypeThroughTheCli) {
     EXPECT_EQ(m->hp.n_ff, ref->hp.n_ff);
     EXPECT_EQ(m->hp.norm_eps, ref->hp.norm_eps);
     EXPECT_EQ(m->output.data, m->tok_embd.data) << "shared classifier must stay tied";
-    const auto lg = logits_of(*m);
+    const auto lg = convert_logits(*m);
     err[type] = mean_abs_diff(base, lg);
     if (type == "f32") {
       ASSERT_EQ(lg.size(), base.size());

@@ -21,6 +21,8 @@ void add_convert(CLI::App* sub);
 void add_quantize(CLI::App* sub);
 void add_prune(CLI::App* sub);
 void add_recipe(CLI::App* sub);
+void add_train(CLI::App* sub);
+void add_distill(CLI::App* sub);
 
 // Adds --threads N (default: all cores) and applies it before the verb runs.
 void add_threads(CLI::App* sub, int* threads);

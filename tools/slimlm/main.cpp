@@ -48,6 +48,8 @@ constexpr VerbEntry kVerbs[] = {
     {"quantize", nullptr, cli::add_quantize},
     {"prune", nullptr, cli::add_prune},
     {"recipe", "run a JSON recipe of compression steps (prune, quantize, convert) in order", cli::add_recipe},
+    {"train", "fine-tune on a text (full or LoRA) on the CPU, with held-out loss, checkpoints, a loss plot", cli::add_train},
+    {"distill", "train a student against a teacher's logits (forward/reverse KL, JSD, skew KL)", cli::add_distill},
 };
 
 // Parses and runs; errors become one line on stderr (2: bad command line, 1: the work failed).

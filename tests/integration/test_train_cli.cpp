@@ -1,0 +1,75 @@
+// `slimlm train` / `slimlm distill` on stories260K (its own sampled stories as token ids): the
+// JSON summary, the written model, the loss plot, checkpoints and resume; one-line errors with
+// nothing written for bad input.
+#include "test_util.h"
+#include <gtest/gtest.h>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+using namespace slimlm::test;
+
+namespace {
+int lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+}  // namespace
+
+TEST(TrainCli, TrainsWritesAModelAPlotAndResumes) {
+  const std::string ids = stories_ids_file("train-cli.ids", 1, 8), out = temp_path("trained.gguf");
+  const std::string svg = temp_path("curve.svg"), ckpt = temp_path("train.ckpt");
+  const std::string common = stories() + " --ids " + ids + " --seq 64 --heldout 0.25 --lr 3e-3 --json";
+  auto r = run_cli("train " + common + " --steps 4 --eval-every 2 -o " + out + " --curve " + svg + " --checkpoint " + ckpt);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["steps"], 4);
+  EXPECT_EQ(j["mode"], "full");
+  EXPECT_EQ(j["log"].size(), 4u);
+  EXPECT_EQ(j["heldout"].size(), 3u);
+  EXPECT_EQ(j["heldout"][1]["step"], 2);
+  for (const auto& h : j["heldout"]) EXPECT_GT(h["loss"].get<double>(), 0.5);  // finite, and not memorised
+  EXPECT_TRUE(std::filesystem::exists(svg));
+  // the written model scores the held-out text as the trainer did (eval on the stories ids)
+  auto e = run_cli("eval " + out + " --ids " + ids + " --ctx 64 --chunks 1 --json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  // resume two more steps from the checkpoint
+  r = run_cli("train " + common + " --steps 6 --resume " + ckpt);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["steps"], 2);
+  // LoRA: far fewer trained parameters
+  r = run_cli("train " + common + " --steps 2 --lora-rank 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto jl = nlohmann::json::parse(r.out);
+  EXPECT_EQ(jl["mode"], "lora");
+  EXPECT_LT(jl["params_trained"].get<int64_t>() * 5, j["params_trained"].get<int64_t>());
+  for (const auto& p : {ids, out, svg, ckpt}) std::filesystem::remove(p);
+}
+
+TEST(TrainCli, DistillsAndRefusesBadInput) {
+  const std::string ids = stories_ids_file("distill-cli.ids", 20, 4), out = temp_path("student.gguf");
+  auto r = run_cli("distill " + stories() + " --teacher " + stories() + " --ids " + ids +
+                   " --seq 64 --steps 2 --kd rkl --heldout 0.25 --json -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["teacher"], stories());
+  std::filesystem::remove(out);
+  struct Case { std::string args, says; };
+  const std::string gemma = model_path(slimlm::test::kGemma);
+  const std::vector<Case> cases = {
+      {"distill " + stories() + " --ids " + ids + " --steps 1", "--teacher"},
+      {"train " + stories() + " --ids " + ids + " --seq 4096 --steps 1", "shorter than one sequence"},
+      {"train " + stories() + " --ids " + ids + " --steps 1 --lr -1", "learning rate"},
+      {"train " + stories() + " --ids " + ids + " --steps 1 --kd xyz --teacher " + stories(), "distillation loss"},
+      {"train " + stories() + " --ids " + ids + " --steps 1 --resume " + ids, "not a slimlm training checkpoint"},
+      {"train " + stories() + " --ids " + ids + " --steps 1 --lora-rank 2 --lora-targets qkv", "unknown LoRA target"},
+  };
+  for (const Case& c : cases) {
+    r = run_cli(c.args + " -o " + out);
+    EXPECT_EQ(r.code, 1) << c.args;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << c.args;
+  }
+  if (std::filesystem::exists(gemma)) {
+    r = run_cli("distill " + stories() + " --teacher " + gemma + " --ids " + ids + " --seq 64 --steps 1 -o " + out);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("vocabularies differ"), std::string::npos) << r.err;
+  }
+  std::filesystem::remove(ids);
+}

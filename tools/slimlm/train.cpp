@@ -1,0 +1,129 @@
+// `slimlm train MODEL [-o OUT.gguf] [--data TEXT | --ids FILE] ...` and `slimlm distill` (the same
+// with --teacher): full fine-tuning, LoRA or knowledge distillation on the CPU training engine.
+#include "common.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "pipeline/finetune.h"
+#include "pipeline/job.h"
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace slimlm::cli {
+
+namespace {
+struct TrainFlags {
+  std::string model, out, type = "f32", teacher, kd = "fkl", targets = "q,k,v,o,gate,up,down";
+  pipeline::FinetuneJob job;
+  int64_t lora_rank = 0;
+  double lora_alpha = 0;
+  int threads = 0;
+  bool json = false, no_progress = false;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t a = 0;
+  while (a <= s.size()) {
+    const size_t b = std::min(s.find(',', a), s.size());
+    if (b > a) out.push_back(s.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
+nlohmann::json summary(const TrainFlags& f, const pipeline::FinetuneResult& r, int64_t params) {
+  nlohmann::json log = nlohmann::json::array();
+  for (const auto& s : r.log) log.push_back({{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm}});
+  nlohmann::json held = nlohmann::json::array();
+  for (const auto& [step, loss] : r.heldout) held.push_back({{"step", step}, {"loss", loss}});
+  return {{"model", f.model}, {"output", f.out}, {"steps", r.steps}, {"tokens", r.tokens}, {"seconds", r.seconds},
+          {"tokens_per_s", r.tokens_per_s}, {"tokens_per_step", f.job.seq * f.job.train.accum},
+          {"step_seconds", r.step_seconds}, {"params_total", params}, {"params_trained", r.params_trained},
+          {"mode", f.lora_rank > 0 ? "lora" : "full"}, {"teacher", f.teacher}, {"log", log}, {"heldout", held}};
+}
+
+void run_train(TrainFlags f, bool distill) {
+  apply_threads(f.threads);
+  check_model_path(f.model);
+  if (distill && f.teacher.empty()) fail("distill needs --teacher MODEL");
+  if (f.job.data.empty() && f.job.ids.empty()) f.job.data = pipeline::default_calibration_file();
+  auto m = load_model(f.model);
+  std::unique_ptr<Model> teacher;
+  if (!f.teacher.empty()) {
+    check_model_path(f.teacher);
+    teacher = load_model(f.teacher);
+    f.job.train.teacher = teacher.get();
+    f.job.train.kd.loss = train::parse_distill_loss(f.kd);
+  }
+  if (f.lora_rank > 0) {
+    f.job.train.lora = true;
+    f.job.train.lora_opt.rank = f.lora_rank;
+    f.job.train.lora_opt.alpha = f.lora_alpha > 0 ? f.lora_alpha : 2.0 * double(f.lora_rank);
+    f.job.train.lora_opt.targets = split(f.targets);
+  }
+  const DType type = type_from_name(f.type);
+  f.job.progress = !f.no_progress && !f.json;
+  const int64_t params = m->n_params();
+  const auto r = pipeline::finetune(*m, f.job);
+  if (!f.out.empty()) save_gguf(*m, f.out, type);
+  if (f.json) { std::printf("%s\n", summary(f, r, params).dump(1).c_str()); return; }
+  std::printf("trained %s: %lld steps, %lld tokens in %.1f s (%.1f tokens/s), %lld parameters trained\n", f.model.c_str(),
+              (long long)r.steps, (long long)r.tokens, r.seconds, r.tokens_per_s, (long long)r.params_trained);
+  if (!r.log.empty()) std::printf("  loss %.4f -> %.4f", r.log.front().loss, r.log.back().loss);
+  if (r.heldout.size() >= 2) std::printf(", held-out %.4f -> %.4f", r.heldout.front().second, r.heldout.back().second);
+  std::printf("\n");
+  if (!f.out.empty()) std::printf("  wrote %s (%s)\n", f.out.c_str(), f.type.c_str());
+}
+
+void add_flags(CLI::App* sub, TrainFlags& f) {
+  sub->add_option("model", f.model, "model file or folder")->required();
+  sub->add_option("-o,--output", f.out, "write the trained model here (GGUF)");
+  sub->add_option("--type", f.type, "storage type of the written matrices (default f32)");
+  sub->add_option("--data", f.job.data, "training text (default: the calibration text shipped with slimlm)");
+  sub->add_option("--ids", f.job.ids, "or a file of token ids");
+  sub->add_option("--seq", f.job.seq, "tokens per sequence (default 256)")->check(CLI::Range(2, 65536));
+  sub->add_option("--steps", f.job.steps, "optimizer steps (default 100)")->check(CLI::Range(1, 10000000));
+  sub->add_option("--accum", f.job.train.accum, "sequences per step (default 1)")->check(CLI::Range(1, 4096));
+  sub->add_option("--lr", f.job.train.opt.lr, "peak learning rate (default 1e-4)");
+  sub->add_option("--warmup", f.job.train.opt.warmup, "warm-up steps (default 0)");
+  sub->add_option("--wd", f.job.train.opt.weight_decay, "AdamW weight decay on matrices (default 0)");
+  sub->add_option("--clip", f.job.train.opt.clip, "global gradient-norm clip (default 1; 0: none)");
+  sub->add_option("--seed", f.job.train.seed, "order of the sequences (default 1)");
+  sub->add_option("--heldout", f.job.heldout, "held-out fraction of the sequences (default 0.05)");
+  sub->add_option("--heldout-max", f.job.heldout_max, "held-out sequences evaluated, at most (default 16)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+  sub->add_option("--eval-every", f.job.eval_every, "held-out loss every N steps (default: start and end)");
+  sub->add_option("--lora-rank", f.lora_rank, "train LoRA adapters of this rank on a frozen base")->check(CLI::Range(1, 4096));
+  sub->add_option("--lora-alpha", f.lora_alpha, "LoRA alpha (default 2 x rank)");
+  sub->add_option("--lora-targets", f.targets, "linears with adapters (default q,k,v,o,gate,up,down)");
+  sub->add_option("--teacher", f.teacher, "distil from this model (same vocabulary)");
+  sub->add_option("--kd", f.kd, "distillation loss: fkl, rkl, jsd, skl or srkl (default fkl)");
+  sub->add_option("--temperature", f.job.train.kd.temperature, "distillation temperature (default 1)");
+  sub->add_option("--kd-beta", f.job.train.kd.beta, "JSD beta / skew alpha (default 0.5)");
+  sub->add_option("--ce-weight", f.job.train.ce_weight, "weight of next-token cross-entropy in the mix (default 0)");
+  sub->add_option("--checkpoint", f.job.checkpoint, "checkpoint file (written at the end and every --checkpoint-every)");
+  sub->add_option("--checkpoint-every", f.job.checkpoint_every, "steps between checkpoints");
+  sub->add_option("--resume", f.job.resume, "continue from this checkpoint");
+  sub->add_option("--curve", f.job.curve, "write the loss curves as an SVG plot");
+  sub->add_flag("--json", f.json, "print a JSON summary (with the loss log)");
+  sub->add_flag("--no-progress", f.no_progress, "no progress bar");
+  add_threads(sub, &f.threads);
+}
+}  // namespace
+
+void add_train(CLI::App* sub) {
+  static TrainFlags f;
+  add_flags(sub, f);
+  sub->footer("Example: slimlm train models/SmolLM2-135M-Instruct.Q4_1.gguf --lora-rank 16 --steps 200 -o tuned.gguf --curve loss.svg");
+  sub->callback([] { run_train(f, false); });
+}
+
+void add_distill(CLI::App* sub) {
+  static TrainFlags f;
+  add_flags(sub, f);
+  sub->footer("Example: slimlm distill pruned.gguf --teacher models/SmolLM2-135M-Instruct.Q4_1.gguf --kd rkl --steps 200 -o recovered.gguf");
+  sub->callback([] { run_train(f, true); });
+}
+
+}  // namespace slimlm::cli
