@@ -251,18 +251,21 @@ template <class T> double cross_entropy(const T* logits, const int32_t* targets,
   int64_t counted = 0;
   for (int64_t t = 0; t < n; ++t) counted += targets[t] >= 0;
   if (counted == 0) return 0;
-  double loss = 0;
+  std::vector<double> row_loss(static_cast<size_t>(n), 0.0);  // summed in order below: thread-count independent
+#pragma omp parallel for schedule(static) if (n * V > 65536)
   for (int64_t t = 0; t < n; ++t) {
     if (targets[t] < 0) continue;
     const T* z = logits + t * V;
     const double mx = *std::max_element(z, z + V);
     double sum = 0;
     for (int64_t i = 0; i < V; ++i) sum += std::exp(double(z[i]) - mx);
-    loss += std::log(sum) + mx - double(z[targets[t]]);
+    row_loss[size_t(t)] = std::log(sum) + mx - double(z[targets[t]]);
     if (!dlogits) continue;
     for (int64_t i = 0; i < V; ++i)
       dlogits[t * V + i] += T((std::exp(double(z[i]) - mx) / sum - (i == targets[t] ? 1.0 : 0.0)) / double(counted));
   }
+  double loss = 0;
+  for (double l : row_loss) loss += l;
   return loss / double(counted);
 }
 

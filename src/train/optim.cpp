@@ -27,16 +27,33 @@ double lr_at(const AdamWOptions& o, int64_t step) {
   return lo + 0.5 * (o.lr - lo) * (1.0 + std::cos(M_PI * progress));
 }
 
+namespace {
+// Σ x² in double, in fixed chunks summed in order: the same result for any thread count.
+double sum_squares(const std::vector<float>& t) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t n = int64_t(t.size()), chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<size_t>(chunks), 0.0);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    double s = 0;
+    for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) s += double(t[size_t(i)]) * double(t[size_t(i)]);
+    part[size_t(c)] = s;
+  }
+  double ss = 0;
+  for (double v : part) ss += v;
+  return ss;
+}
+}  // namespace
+
 double clip_grad_norm(Weights<float>& g, double max_norm) {
   double ss = 0;
-  g.each([&](const std::string&, std::vector<float>& t) {
-    for (float x : t) ss += double(x) * double(x);
-  });
+  g.each([&](const std::string&, std::vector<float>& t) { ss += sum_squares(t); });
   const double norm = std::sqrt(ss);
   if (max_norm > 0 && norm > max_norm) {
     const float s = float(max_norm / norm);
     g.each([&](const std::string&, std::vector<float>& t) {
-      for (float& x : t) x *= s;
+  #pragma omp parallel for schedule(static) if (t.size() > 65536)
+      for (size_t j = 0; j < t.size(); ++j) t[j] *= s;
     });
   }
   return norm;
@@ -59,11 +76,16 @@ double AdamW::step(Weights<float>& w, Weights<float>& g) {
     std::vector<float>&gt = *grads[i], &m = m_[i], &v = v_[i];
     if (gt.size() != t.size() || m.size() != t.size()) fail("optimizer state does not match tensor ", name);
     const float b1 = float(o_.beta1), b2 = float(o_.beta2), wd = decays(name) ? float(o_.weight_decay) : 0.f;
-    for (size_t j = 0; j < t.size(); ++j) {
-      m[j] = b1 * m[j] + (1 - b1) * gt[j];
-      v[j] = b2 * v[j] + (1 - b2) * gt[j] * gt[j];
-      const double upd = (double(m[j]) / c1) / (std::sqrt(double(v[j]) / c2) + o_.eps) + double(wd) * double(t[j]);
-      t[j] = float(double(t[j]) - lr * upd);
+    const double step_c1 = c1, step_c2 = c2, eps = o_.eps;
+    float *tp = t.data(), *mp = m.data(), *vp = v.data();
+    const float* gp = gt.data();
+    const int64_t n = int64_t(t.size());
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t j = 0; j < n; ++j) {  // elementwise: the same result for any thread count
+      mp[j] = b1 * mp[j] + (1 - b1) * gp[j];
+      vp[j] = b2 * vp[j] + (1 - b2) * gp[j] * gp[j];
+      const double upd = (double(mp[j]) / step_c1) / (std::sqrt(double(vp[j]) / step_c2) + eps) + double(wd) * double(tp[j]);
+      tp[j] = float(double(tp[j]) - lr * upd);
     }
     ++i;
   });

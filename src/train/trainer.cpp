@@ -83,7 +83,12 @@ double Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
 void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log) {
   while (opt_.steps_done() < until) {
     const int64_t step = opt_.steps_done();
-    g_.each([](const std::string&, std::vector<float>& t) { std::fill(t.begin(), t.end(), 0.f); });
+    g_.each([](const std::string&, std::vector<float>& t) {
+      float* p = t.data();
+      const int64_t n = int64_t(t.size());
+#pragma omp parallel for schedule(static) if (n > 65536)
+      for (int64_t i = 0; i < n; ++i) p[i] = 0.f;
+    });
     double loss = 0;
     for (int64_t j = 0; j < o_.accum; ++j) {
       loss += sequence_loss(sequence(step * o_.accum + j), true) / double(o_.accum);
