@@ -68,12 +68,9 @@ std::vector<int32_t> generate(const Model& model, const std::vector<int32_t>& pr
   std::vector<int32_t> history = prompt, feed = prompt, out;
   std::vector<float> logits;
   for (int i = 0; i < o.n && s.pos() + int64_t(feed.size()) <= s.n_ctx(); ++i) {
-    s.forward(feed.data(), int64_t(feed.size()), int64_t(feed.size()) - 1, logits);
-    const int32_t id = smp.sample(logits.data(), m.hp.n_vocab, history);
-    if (m.tok && m.tok->is_eog(id)) break;
+    const int32_t id = decode_step(s, smp, feed, history, logits);
+    if (id < 0) break;
     out.push_back(id);
-    history.push_back(id);
-    feed.assign(1, id);
   }
   return out;
 }

@@ -267,4 +267,15 @@ void Session::residual(const Tensor& bias, const Tensor& post_norm, int64_t n) {
   }
 }
 
+int32_t decode_step(Session& s, Sampler& smp, std::vector<int32_t>& feed, std::vector<int32_t>& history,
+                    std::vector<float>& logits) {
+  const Model& m = s.model();
+  s.forward(feed.data(), int64_t(feed.size()), int64_t(feed.size()) - 1, logits);
+  const int32_t id = smp.sample(logits.data(), m.hp.n_vocab, history);
+  if (m.tok && m.tok->is_eog(id)) return -1;
+  history.push_back(id);
+  feed.assign(1, id);
+  return id;
+}
+
 }  // namespace slimlm

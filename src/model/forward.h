@@ -8,6 +8,7 @@
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/plan.h"
+#include "model/sampler.h"
 #include <cstdint>
 #include <vector>
 
@@ -61,5 +62,11 @@ class Session {
   std::vector<float> x_, xn_, q_, kn_, vn_, att_, o_, g_, u_;  // scratch, grown on demand
   std::vector<float> kf_, vf_;  // an f16 cache layer as f32, for prompt batches
 };
+
+// One step of generation: runs `feed` (the tokens not yet in the session) and samples the next
+// token. Returns -1 at an end-of-generation token; otherwise appends the token to history and
+// makes it the next feed.
+int32_t decode_step(Session& s, Sampler& smp, std::vector<int32_t>& feed, std::vector<int32_t>& history,
+                    std::vector<float>& logits);
 
 }  // namespace slimlm

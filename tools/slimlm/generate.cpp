@@ -30,12 +30,9 @@ std::vector<int32_t> run(Session& s, Sampler& smp, std::vector<int32_t>& history
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < o.n; ++i) {
     if (s.pos() + int64_t(feed.size()) > s.n_ctx()) { std::fprintf(stderr, "\n[context full]\n"); break; }
-    s.forward(feed.data(), int64_t(feed.size()), int64_t(feed.size()) - 1, logits);
-    const int32_t id = smp.sample(logits.data(), m.hp.n_vocab, history);
-    if (m.tok && m.tok->is_eog(id)) break;
+    const int32_t id = decode_step(s, smp, feed, history, logits);
+    if (id < 0) break;
     out.push_back(id);
-    history.push_back(id);
-    feed.assign(1, id);
     if (o.print_ids) {
       std::printf("%s%d", out.size() > 1 ? " " : "", id);
     } else if (m.tok) {
