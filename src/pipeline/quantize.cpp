@@ -33,6 +33,13 @@ QuantizeOptions quantize_options(const Args& a) {
   o.outliers = a.real("outliers");
   o.outlier_score = a.text("outlier-score");
   o.threads = a.integer("threads");
+  o.qat.epochs = a.integer("qat-epochs");
+  o.qat.lr_weights = a.real("qat-lr");
+  o.qat.lr_scales = a.real("qat-scale-lr");
+  o.qat.e2e_steps = a.integer("qat-e2e-steps");
+  o.qat.e2e_lr = a.real("qat-e2e-lr");
+  o.qat.seed = a.unsigned_integer("seed");
+  o.qat.progress = o.progress;
   return o;
 }
 
@@ -304,9 +311,32 @@ Compressed summarize(const Model& m, const QuantizeOptions& o, const Plan& plan,
 }
 }  // namespace
 
+namespace {
+// --method qat: one uniform codec for every block linear, trained on the calibration text.
+Compressed quantize_qat(Model& m, const QuantizeOptions& o, const Plan& plan) {
+  if (!plan.single) fail("--method qat writes one uniform type (uNgG, sNgG, q4_0 … q8_0), not the mixture ", plan.name);
+  if (o.outliers > 0) fail("--method qat does not keep outliers");
+  CalibOptions co = o.calib;
+  const auto calib = load_calib(m, co);
+  quant::QatOptions qo = o.qat;
+  qo.type = plan.name;
+  const quant::QatReport rep = quant::qat(m, calib, qo);
+  Compressed c;
+  c.meta = {{"slimlm.quant.method", gguf::Value::of_str("qat")},
+            {"slimlm.quant.type", gguf::Value::of_str(plan.name)},
+            {"slimlm.quant.calib", gguf::Value::of_str(calib_label(co))}};
+  c.summary = {{"method", "qat"}, {"type", plan.name}, {"types", sizes(m).type_elems}, {"bpw_linear", sizes(m).bpw_linear},
+               {"calib_tokens", int64_t(calib.size() * calib[0].size())}, {"seconds", rep.seconds_block + rep.seconds_e2e},
+               {"seconds_block", rep.seconds_block}, {"seconds_e2e", rep.seconds_e2e}, {"mse_rtn", rep.mse_rtn},
+               {"mse_qat", rep.mse_qat}, {"e2e_loss", rep.e2e_loss}};
+  return c;
+}
+}  // namespace
+
 Compressed quantize_model(Model& m, const QuantizeOptions& o) {
   const ThreadScope threads(o.threads);
   const Plan plan = make_plan(o, m);
+  if (o.method->id == M::Qat) return quantize_qat(m, o, plan);
   if (o.outliers > 0 && (plan.mix || o.format == "gguf"))
     fail("--outliers adds slimlm-only side tensors, which llama.cpp files (--format gguf, K-quant types) cannot hold");
   BlockQuantizer bq(o, plan);

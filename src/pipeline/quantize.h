@@ -3,6 +3,7 @@
 // (RTN, GPTQ, AWQ, W8A8/SmoothQuant, k-means codebooks, NF grids) on every block linear, with
 // optional dense-and-sparse outliers and llama.cpp type mixtures.
 #pragma once
+#include "quant/qat.h"
 #include "model/model.h"
 #include "pipeline/job.h"
 #include "pipeline/calibration.h"
@@ -24,6 +25,7 @@ struct QuantizeOptions {
   std::string outlier_score = "auto";
   int64_t sample_tokens = 512;    // AWQ: calibration rows kept per site
   int64_t threads = 0;
+  quant::QatOptions qat;          // --method qat
 };
 // The options of `slimlm quantize` flags / a recipe step; throws Error on bad values.
 QuantizeOptions quantize_options(const Args& a);

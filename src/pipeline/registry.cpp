@@ -22,6 +22,8 @@ const std::vector<MethodInfo> kMethods = {
     {"smoothquant+gptq", M::SmoothQuantGptq, F::Quantize, "SmoothQuant scales, GPTQ rounding", true, true, false, true},
     {"kmeans", M::Kmeans, F::Quantize, "per-row --bits codebook by sensitivity-weighted k-means (SqueezeLLM)", true},
     {"nf", M::Nf, F::Quantize, "NormalFloat grid (--bits/--group)"},
+    {"qat", M::Qat, F::Quantize, "quantization-aware training: block-wise reconstruction of weights and step sizes "
+     "(EfficientQAT's Block-AP), then step sizes end to end by distillation from the original (--qat-e2e-steps)", true},
     {"magnitude", M::Magnitude, F::PruneUnstructured, "unstructured, |W|"},
     {"wanda", M::Wanda, F::PruneUnstructured, "unstructured, |W|·‖X‖"},
     {"ria", M::Ria, F::PruneUnstructured, "unstructured, relative importance and activations"},
@@ -67,6 +69,11 @@ const std::vector<VerbInfo>& verb_table() {
            {"pure", T::Flag, "", "with a llama.cpp file type: every block weight gets the base type (llama-quantize --pure)"},
            {"act-order", T::Flag, "", "GPTQ: quantize columns by decreasing Hessian diagonal (static groups)"},
            {"damp", T::Float, "0.01", "GPTQ: dampening as a fraction of the mean Hessian diagonal", 0, 10},
+           {"qat-epochs", T::Int, "2", "QAT: passes over the calibration sequences per block (Block-AP)", 0, 1000},
+           {"qat-lr", T::Float, "1e-5", "QAT: Block-AP learning rate of the weights", 0, 1, true},
+           {"qat-scale-lr", T::Float, "1e-4", "QAT: Block-AP learning rate of the step sizes and zero points", 0, 1, true},
+           {"qat-e2e-steps", T::Int, "0", "QAT: end-to-end steps on the step sizes (one calibration sequence each)", 0, 1e7},
+           {"qat-e2e-lr", T::Float, "2e-5", "QAT: end-to-end learning rate of the step sizes", 0, 1, true},
        })},
       {"prune", Verb::Prune, "prune a model's block linears (magnitude, Wanda, RIA, SparseGPT; N:M; OWL) and write GGUF",
        calib_params({

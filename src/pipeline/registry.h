@@ -14,7 +14,7 @@ namespace slimlm::pipeline {
 enum class Verb { Quantize, Prune, Convert };
 enum class Family { Quantize, PruneUnstructured, PruneStructured, Convert };
 enum class MethodId {
-  Rtn, Gptq, Awq, AwqGptq, W8a8, SmoothQuant, SmoothQuantGptq, Kmeans, Nf,  // quantize
+  Rtn, Gptq, Awq, AwqGptq, W8a8, SmoothQuant, SmoothQuantGptq, Kmeans, Nf, Qat,  // quantize
   Magnitude, Wanda, Ria, SparseGpt,                                          // prune, unstructured
   Heads, Neurons, Layers, Flap, BlockInfluence,                              // prune, structured
   Convert,                                                                   // convert (no --method)

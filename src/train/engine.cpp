@@ -36,7 +36,7 @@ template <class T> Weights<T> Weights<T>::from_model(const Model& m) {
     if (!b.bq.empty() || !b.bo.empty() || !b.b_down.empty()) fail("training models with linear biases is not supported");
     w.layers.push_back({master<T>(b.attn_norm), master<T>(b.wq), master<T>(b.wk), master<T>(b.wv), master<T>(b.wo),
                         master<T>(b.q_norm), master<T>(b.k_norm), master<T>(b.attn_post_norm), master<T>(b.ffn_norm),
-                        master<T>(b.w_gate), master<T>(b.w_up), master<T>(b.w_down), master<T>(b.ffn_post_norm)});
+                        master<T>(b.w_gate), master<T>(b.w_up), master<T>(b.w_down), master<T>(b.ffn_post_norm), {}});
   }
   return w;
 }
@@ -338,9 +338,7 @@ template <class T> Run<T> run_forward(const Model& m, const std::vector<LayerPla
   for (int64_t t = 0; t < n; ++t)
     if (ids[t] < 0 || ids[t] >= V) fail("token id ", ids[t], " is outside the vocabulary (", V, ")");
   Run<T> r;
-  Vec<T> x(size_t(n * E));
-  embedding_fwd(w.tok_embd.data(), ids, n, E, x.data());
-  if (hp.embed_scale) for (T& v : x) v *= T(std::sqrt(double(E)));
+  Vec<T> x = embed(m, w, ids, n);
   r.acts.resize(plan.size());
   for (size_t l = 0; l < plan.size(); ++l) {
     block_fwd<T>(m, plan[l], w.layers[l], w.lora_scale, x, n, r.acts[l]);
@@ -355,6 +353,44 @@ template <class T> Run<T> run_forward(const Model& m, const std::vector<LayerPla
   return r;
 }
 }  // namespace
+
+template <class T> std::vector<T> embed(const Model& m, const Weights<T>& w, const int32_t* ids, int64_t n) {
+  const int64_t E = m.hp.n_embd;
+  Vec<T> x(size_t(n * E));
+  embedding_fwd(w.tok_embd.data(), ids, n, E, x.data());
+  if (m.hp.embed_scale) for (T& v : x) v *= T(std::sqrt(double(E)));
+  return x;
+}
+
+template <class T> std::vector<T> block_output(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                               const std::vector<T>& x, int64_t n) {
+  if (int64_t(x.size()) != n * m.hp.n_embd) fail("block input has ", x.size(), " values, not ", n, " x ", m.hp.n_embd);
+  LayerActs<T> a;
+  block_fwd<T>(m, p, L, 0.0, x, n, a);
+  return block_out<T>(m, L, n, a);
+}
+
+template <class T> double block_mse(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                    const std::vector<T>& x, const std::vector<T>& target, int64_t n,
+                                    typename Weights<T>::Layer* grad) {
+  if (int64_t(x.size()) != n * m.hp.n_embd || target.size() != x.size())
+    fail("block input/target have ", x.size(), "/", target.size(), " values, not ", n, " x ", m.hp.n_embd);
+  LayerActs<T> a;
+  block_fwd<T>(m, p, L, 0.0, x, n, a);
+  const Vec<T> y = block_out<T>(m, L, n, a);
+  const double inv = 1.0 / double(y.size());
+  double loss = 0;
+  Vec<T> dy(y.size());
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double e = double(y[i]) - double(target[i]);
+    loss += e * e;
+    dy[i] = T(2 * e * inv);
+  }
+  if (!grad) return loss * inv;
+  ffn_bwd<T>(m, p, L, *grad, 0.0, n, a, dy);    // dy: the block output's gradient in, its input's out
+  attn_bwd<T>(m, p, L, *grad, 0.0, n, a, dy);
+  return loss * inv;
+}
 
 template <class T> std::vector<T> logits(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
                                          const int32_t* ids, int64_t n) {
@@ -402,6 +438,15 @@ template double loss_and_grad<float>(const Model&, const std::vector<LayerPlan>&
                                      const int32_t*, int64_t, Weights<float>*);
 template double loss_and_grad<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,
                                       const int32_t*, const int32_t*, int64_t, Weights<double>*);
+#define SLIMLM_BLOCK_API(T)                                                                                      \
+  template std::vector<T> embed<T>(const Model&, const Weights<T>&, const int32_t*, int64_t);                     \
+  template std::vector<T> block_output<T>(const Model&, const LayerPlan&, const Weights<T>::Layer&,                \
+                                          const std::vector<T>&, int64_t);                                         \
+  template double block_mse<T>(const Model&, const LayerPlan&, const Weights<T>::Layer&, const std::vector<T>&,    \
+                               const std::vector<T>&, int64_t, Weights<T>::Layer*);
+SLIMLM_BLOCK_API(float)
+SLIMLM_BLOCK_API(double)
+#undef SLIMLM_BLOCK_API
 template std::vector<float> logits<float>(const Model&, const std::vector<LayerPlan>&, const Weights<float>&,
                                           const int32_t*, int64_t);
 template std::vector<double> logits<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,

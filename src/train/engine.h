@@ -76,4 +76,17 @@ template <class T> double loss_and_grad(const Model& m, const std::vector<LayerP
 template <class T> std::vector<T> logits(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
                                          const int32_t* ids, int64_t n);
 
+// One block alone, for block-wise reconstruction (quant/qat.h): the input rows x (n x E) of the
+// layer that plan entry p describes, and its output rows.
+template <class T> std::vector<T> block_output(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                               const std::vector<T>& x, int64_t n);
+// The mean squared error of the block's output against target (n x E), averaged over every
+// value; when grad is not null, adds its gradient to grad's non-empty tensors (an empty tensor
+// does not train, so grad may hold the linears alone).
+template <class T> double block_mse(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
+                                    const std::vector<T>& x, const std::vector<T>& target, int64_t n,
+                                    typename Weights<T>::Layer* grad);
+// The first block's input: the token embeddings (times sqrt(n_embd) where the family scales them).
+template <class T> std::vector<T> embed(const Model& m, const Weights<T>& w, const int32_t* ids, int64_t n);
+
 }  // namespace slimlm::train

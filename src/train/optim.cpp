@@ -63,30 +63,34 @@ namespace {
 bool decays(const std::string& name) { return name.find("norm") == std::string::npos; }
 }  // namespace
 
+void adam_update(std::vector<float>& p, const std::vector<float>& g, std::vector<float>& m, std::vector<float>& v,
+                 double lr, int64_t t, double beta1, double beta2, double eps, double wd) {
+  if (g.size() != p.size() || m.size() != p.size() || v.size() != p.size()) fail("optimizer state does not match its tensor");
+  const double c1 = 1.0 - std::pow(beta1, double(t)), c2 = 1.0 - std::pow(beta2, double(t));
+  const float b1 = float(beta1), b2 = float(beta2), fwd = float(wd);
+  float *tp = p.data(), *mp = m.data(), *vp = v.data();
+  const float* gp = g.data();
+  const int64_t n = int64_t(p.size());
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t j = 0; j < n; ++j) {
+    mp[j] = b1 * mp[j] + (1 - b1) * gp[j];
+    vp[j] = b2 * vp[j] + (1 - b2) * gp[j] * gp[j];
+    const double upd = (double(mp[j]) / c1) / (std::sqrt(double(vp[j]) / c2) + eps) + double(fwd) * double(tp[j]);
+    tp[j] = float(double(tp[j]) - lr * upd);
+  }
+}
+
 double AdamW::step(Weights<float>& w, Weights<float>& g) {
   const double lr = lr_at(o_, t_);
   ++t_;
-  const double c1 = 1.0 - std::pow(o_.beta1, double(t_)), c2 = 1.0 - std::pow(o_.beta2, double(t_));
   std::vector<std::vector<float>*> grads;
   g.each_trainable([&](const std::string&, std::vector<float>& t) { grads.push_back(&t); });
   size_t i = 0;
   w.each_trainable([&](const std::string& name, std::vector<float>& t) {
     if (i >= grads.size()) fail("the gradient has fewer tensors than the trainable weights");
     if (m_.size() <= i) { m_.emplace_back(t.size(), 0.f); v_.emplace_back(t.size(), 0.f); }
-    std::vector<float>&gt = *grads[i], &m = m_[i], &v = v_[i];
-    if (gt.size() != t.size() || m.size() != t.size()) fail("optimizer state does not match tensor ", name);
-    const float b1 = float(o_.beta1), b2 = float(o_.beta2), wd = decays(name) ? float(o_.weight_decay) : 0.f;
-    const double step_c1 = c1, step_c2 = c2, eps = o_.eps;
-    float *tp = t.data(), *mp = m.data(), *vp = v.data();
-    const float* gp = gt.data();
-    const int64_t n = int64_t(t.size());
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t j = 0; j < n; ++j) {  // elementwise: the same result for any thread count
-      mp[j] = b1 * mp[j] + (1 - b1) * gp[j];
-      vp[j] = b2 * vp[j] + (1 - b2) * gp[j] * gp[j];
-      const double upd = (double(mp[j]) / step_c1) / (std::sqrt(double(vp[j]) / step_c2) + eps) + double(wd) * double(tp[j]);
-      tp[j] = float(double(tp[j]) - lr * upd);
-    }
+    if (grads[i]->size() != t.size() || m_[i].size() != t.size()) fail("optimizer state does not match tensor ", name);
+    adam_update(t, *grads[i], m_[i], v_[i], lr, t_, o_.beta1, o_.beta2, o_.eps, decays(name) ? o_.weight_decay : 0.0);
     ++i;
   });
   return lr;

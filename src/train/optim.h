@@ -23,6 +23,11 @@ double lr_at(const AdamWOptions& o, int64_t step);
 // Global L2 norm of the gradient; scales it down to max_norm when larger (max_norm > 0).
 double clip_grad_norm(Weights<float>& g, double max_norm);
 
+// One Adam update of a parameter vector in place (t: the 1-based step; wd: decoupled weight
+// decay): p -= lr · (m̂ / (sqrt(v̂) + eps) + wd · p). Elementwise: the same for any thread count.
+void adam_update(std::vector<float>& p, const std::vector<float>& g, std::vector<float>& m, std::vector<float>& v,
+                 double lr, int64_t t, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double wd = 0);
+
 class AdamW {
  public:
   explicit AdamW(const AdamWOptions& o) : o_(o) { o.validate(); }

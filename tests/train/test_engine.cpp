@@ -110,6 +110,52 @@ TEST_P(TrainEngine, GradientMatchesFiniteDifferences) {
   EXPECT_EQ(tensors, GetParam() ? 2u * 13 + 2 : 2u * 9 + 2);  // tied output: no output.weight
 }
 
+// One block alone (block-wise reconstruction): its output equals the whole forward pass's, and
+// the gradient of its output MSE matches float64 central differences for every tensor of the
+// block (norms included), on both families; a grad that holds the linears alone trains those.
+TEST_P(TrainEngine, BlockMseGradientMatchesFiniteDifferences) {
+  auto m = two_layers(GetParam());
+  const auto ids = some_ids(7);
+  const int64_t n = int64_t(ids.size()), E = m->hp.n_embd;
+  const auto plan = make_plan(*m, KvType::F32, n);
+  auto w = train::Weights<double>::from_model(*m);
+  const std::vector<double> x0 = train::embed(*m, w, ids.data(), n);
+  const std::vector<double> x1 = train::block_output(*m, plan[0], w.layers[0], x0, n);
+  std::vector<double> target = train::block_output(*m, plan[1], w.layers[1], x1, n);
+  const std::vector<double> noise = randn(target.size(), 5, 0.5);
+  for (size_t i = 0; i < target.size(); ++i) target[i] += noise[i];
+  auto& L = w.layers[1];
+  train::Weights<double>::Layer g = L;
+  for (auto* t : {&g.attn_norm, &g.wq, &g.wk, &g.wv, &g.wo, &g.q_norm, &g.k_norm, &g.attn_post_norm, &g.ffn_norm,
+                  &g.w_gate, &g.w_up, &g.w_down, &g.ffn_post_norm})
+    std::fill(t->begin(), t->end(), 0.0);
+  const double loss = train::block_mse(*m, plan[1], L, x1, target, n, &g);
+  EXPECT_NEAR(loss, 0.25, 0.05);  // the noise's variance
+  auto f = [&] { return train::block_mse<double>(*m, plan[1], L, x1, target, n, nullptr); };
+  std::mt19937 rng(4);
+  int checked = 0;
+  for (int i = 0; i < 13; ++i) {
+    std::vector<double>* ws[] = {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.q_norm, &L.k_norm, &L.attn_post_norm,
+                                 &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down, &L.ffn_post_norm};
+    std::vector<double>* gs[] = {&g.attn_norm, &g.wq, &g.wk, &g.wv, &g.wo, &g.q_norm, &g.k_norm, &g.attn_post_norm,
+                                 &g.ffn_norm, &g.w_gate, &g.w_up, &g.w_down, &g.ffn_post_norm};
+    if (ws[i]->empty()) continue;
+    std::vector<size_t> idx;
+    for (int s = 0; s < 16; ++s) idx.push_back(rng() % ws[i]->size());
+    EXPECT_LT(fd_error(*ws[i], *gs[i], f, idx, 1e-5), 1e-4) << "tensor " << i;
+    ++checked;
+  }
+  EXPECT_EQ(checked, GetParam() ? 13 : 9);
+  // a gradient of the linears alone: the same values there
+  train::Weights<double>::Layer lin;
+  for (int i = 0; i < 7; ++i) lin.linear(i).assign(L.linear(i).size(), 0.0);
+  EXPECT_NEAR(train::block_mse(*m, plan[1], L, x1, target, n, &lin), loss, 1e-12);
+  for (int i = 0; i < 7; ++i)
+    for (size_t j = 0; j < lin.linear(i).size(); j += 97) ASSERT_DOUBLE_EQ(lin.linear(i)[j], g.linear(i)[j]);
+  EXPECT_EQ(int64_t(x1.size()), n * E);
+  EXPECT_THROW(train::block_mse<double>(*m, plan[1], L, x1, std::vector<double>(3), n, nullptr), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, TrainEngine, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "gemma3" : "llama"; });
 
