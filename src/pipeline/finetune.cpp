@@ -11,11 +11,13 @@ namespace slimlm::pipeline {
 
 namespace {
 std::vector<int32_t> read_tokens(const Model& m, const FinetuneJob& job) {
-  if (job.data.empty() == job.ids.empty()) fail("training needs exactly one of a text file or an ids file");
-  if (!job.ids.empty()) {
-    std::vector<int32_t> ids = parse_ids(read_text_file(job.ids), job.ids);
+  if (int(!job.data.empty()) + int(!job.ids.empty()) + int(!job.tokens.empty()) != 1)
+    fail("training needs exactly one of a text file, an ids file or token ids");
+  if (!job.ids.empty() || !job.tokens.empty()) {
+    const std::string src = job.ids.empty() ? "training tokens" : job.ids;
+    std::vector<int32_t> ids = job.ids.empty() ? job.tokens : parse_ids(read_text_file(job.ids), job.ids);
     for (int32_t id : ids)
-      if (id < 0 || id >= m.hp.n_vocab) fail(job.ids, ": token id ", id, " is outside the vocabulary (", m.hp.n_vocab, ")");
+      if (id < 0 || id >= m.hp.n_vocab) fail(src, ": token id ", id, " is outside the vocabulary (", m.hp.n_vocab, ")");
     return ids;
   }
   if (!m.tok) fail("training text needs a tokenizer; this model (", m.format, ") has none: give token ids");

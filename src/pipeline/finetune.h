@@ -1,7 +1,8 @@
 // Training as a job (the `slimlm train` / `distill` verbs and recipe steps): any text file (or
-// token ids) packed into sequences with a held-out split, full fine-tuning or LoRA, optionally
-// distilling from a teacher model, with a progress bar (loss, tokens/s, ETA), periodic held-out
-// evaluation and checkpoints, and a loss-curve plot. The trained weights end up in the model.
+// token ids, in a file or in memory) packed into sequences with a held-out split, full
+// fine-tuning or LoRA, optionally distilling from a teacher model, with a progress bar (loss,
+// tokens/s, ETA), periodic held-out evaluation and checkpoints, and a loss-curve plot. The
+// trained weights end up in the model.
 #pragma once
 #include "model/model.h"
 #include "train/trainer.h"
@@ -15,6 +16,7 @@ namespace slimlm::pipeline {
 struct FinetuneJob {
   std::string data;                // text file (tokenized with the model's tokenizer)
   std::string ids;                 // or a file of token ids
+  std::vector<int32_t> tokens;     // or token ids in memory (e.g. pipeline/teacher_data.h)
   int64_t seq = 256, steps = 100;
   double heldout = 0.05;           // fraction of the sequences held out
   int64_t heldout_max = 16;        // at most this many of them are evaluated (the first ones)

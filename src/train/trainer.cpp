@@ -29,6 +29,11 @@ Packed pack(const std::vector<int32_t>& tokens, int64_t seq, double heldout) {
   return p;
 }
 
+void check_same_vocabulary(const Model& teacher, const Model& student) {
+  if (teacher.hp.n_vocab != student.hp.n_vocab)
+    fail("teacher and student vocabularies differ (", teacher.hp.n_vocab, " vs ", student.hp.n_vocab, " tokens)");
+}
+
 void TrainOptions::validate() const {
   if (accum < 1 || accum > 4096) fail("gradient accumulation ", accum, " is out of range [1, 4096]");
   if (!(ce_weight >= 0 && ce_weight <= 1)) fail("cross-entropy weight ", ce_weight, " is out of range [0, 1]");
@@ -40,8 +45,7 @@ Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
     : m_(m), o_(o), data_(std::move(data)), opt_(o.opt) {
   o.validate();
   if (data_.train.empty()) fail("no training sequences");
-  if (o.teacher && o.teacher->hp.n_vocab != m.hp.n_vocab)
-    fail("teacher and student vocabularies differ (", o.teacher->hp.n_vocab, " vs ", m.hp.n_vocab, " tokens)");
+  if (o.teacher) check_same_vocabulary(*o.teacher, m);
   plan_ = make_plan(m, KvType::F32, data_.seq);
   w_ = Weights<float>::from_model(m);
   if (o.lora) add_lora(w_, o.lora_opt);

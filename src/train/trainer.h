@@ -37,6 +37,9 @@ struct TrainOptions {
   void validate() const;
 };
 
+// Throws Error when the two models' vocabularies differ (distillation needs the same token ids).
+void check_same_vocabulary(const Model& teacher, const Model& student);
+
 struct StepLog { int64_t step = 0; double loss = 0, lr = 0, grad_norm = 0; };
 
 class Trainer {

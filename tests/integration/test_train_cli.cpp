@@ -1,6 +1,7 @@
 // `slimlm train` / `slimlm distill` on stories260K (its own sampled stories as token ids): the
 // JSON summary, the written model, the loss plot, checkpoints and resume; one-line errors with
 // nothing written for bad input.
+#include "core/text.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
 #include <filesystem>
@@ -10,6 +11,19 @@ using namespace slimlm::test;
 
 namespace {
 int lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+struct Case { std::string args, says; };
+// Each command line (with -o out) fails with exit code 1, a one-line error that says `says`, and
+// writes nothing.
+void expect_one_line_errors(const std::vector<Case>& cases, const std::string& out) {
+  for (const Case& c : cases) {
+    const auto r = run_cli(c.args + " -o " + out);
+    EXPECT_EQ(r.code, 1) << c.args;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << c.args;
+  }
+}
 }  // namespace
 
 TEST(TrainCli, TrainsWritesAModelAPlotAndResumes) {
@@ -49,7 +63,6 @@ TEST(TrainCli, DistillsAndRefusesBadInput) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["teacher"], stories());
   std::filesystem::remove(out);
-  struct Case { std::string args, says; };
   const std::string gemma = model_path(slimlm::test::kGemma);
   const std::vector<Case> cases = {
       {"distill " + stories() + " --ids " + ids + " --steps 1", "--teacher"},
@@ -59,17 +72,45 @@ TEST(TrainCli, DistillsAndRefusesBadInput) {
       {"train " + stories() + " --ids " + ids + " --steps 1 --resume " + ids, "not a slimlm training checkpoint"},
       {"train " + stories() + " --ids " + ids + " --steps 1 --lora-rank 2 --lora-targets qkv", "unknown LoRA target"},
   };
-  for (const Case& c : cases) {
-    r = run_cli(c.args + " -o " + out);
-    EXPECT_EQ(r.code, 1) << c.args;
-    EXPECT_EQ(lines(r.err), 1) << r.err;
-    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
-    EXPECT_FALSE(std::filesystem::exists(out)) << c.args;
-  }
+  expect_one_line_errors(cases, out);
   if (std::filesystem::exists(gemma)) {
     r = run_cli("distill " + stories() + " --teacher " + gemma + " --ids " + ids + " --seq 64 --steps 1 -o " + out);
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("vocabularies differ"), std::string::npos) << r.err;
   }
   std::filesystem::remove(ids);
+}
+
+// Black-box distillation: SmolLM2 writes the text (two greedy `continue` samples) and itself as
+// the student trains on it with cross-entropy; the written model runs; bad values fail in one line.
+TEST(TrainCli, BlackBoxDistillsOnTheTeachersText) {
+  const std::string smol = model_path(slimlm::test::kSmol);
+  SLIMLM_REQUIRE_FILE(smol);
+  const std::string out = temp_path("bb-student.gguf"), text = temp_path("bb-teacher.txt");
+  const std::string bb = "distill " + smol + " --teacher " + smol + " --black-box ";
+  auto r = run_cli(bb + "--bb-samples 2 --bb-prompt-tokens 16 --bb-new-tokens 16 --bb-text " + text + " --seq 32 --steps 1 --lora-rank 2 --heldout 0 --type q8_0 --json -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["steps"], 1);
+  EXPECT_EQ(j["black_box"]["style"], "continue");
+  EXPECT_EQ(j["black_box"]["samples"], 2);
+  const int64_t gen = j["black_box"]["generated_tokens"].get<int64_t>(), tokens = j["black_box"]["tokens"].get<int64_t>();
+  EXPECT_GT(gen, 0);
+  EXPECT_LE(gen, 32);
+  EXPECT_GE(tokens, gen + 2 * 16);  // the prompts and an end-of-text token per sample too
+  EXPECT_GT(j["black_box"]["seconds"].get<double>(), 0);
+  EXPECT_NE(slimlm::read_text_file(text).find("=== sample 2 (continue) ==="), std::string::npos);
+  // the student loads and runs
+  auto g = run_cli("generate " + out + " --prompt-ids 1,2,3 -n 1 --temp 0 --print-ids");
+  EXPECT_EQ(g.code, 0) << g.err;
+  for (const auto& p : {out, text}) std::filesystem::remove(p);
+  expect_one_line_errors({{bb + "--bb-samples 0", "teacher samples 0"},
+                          {bb + "--bb-new-tokens -3", "new tokens -3"},
+                          {bb + "--bb-prompt-tokens -1", "prompt tokens -1"},
+                          {bb + "--bb-style essay", "unknown prompt style 'essay'"},
+                          {bb + "--bb-temperature -1", "teacher temperature"},
+                          {bb + "--ids " + smol, "drop --ids"},
+                          {"train " + smol + " --black-box", "--black-box needs --teacher"},
+                          {"distill " + stories() + " --teacher " + smol + " --black-box", "vocabularies differ"}},
+                         out);
 }

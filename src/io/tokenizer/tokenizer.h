@@ -36,6 +36,8 @@ class Tokenizer {
   // Renders messages for generation: ChatML, Gemma or Llama-2 style chosen from the
   // model's chat template (tokenizer.chat_template); ends with the assistant's turn opener.
   std::string apply_chat_template(const std::vector<ChatMessage>& msgs) const;
+  // Whether the model names a chat template (apply_chat_template falls back to one otherwise).
+  bool has_chat_template() const { return !chat_template_.empty(); }
 
  protected:
   std::vector<std::string> tokens_;
