@@ -204,3 +204,33 @@ TEST(Quantize, OutlierAndVariantFlagErrors) {
     EXPECT_FALSE(fs::exists(out));
   }
 }
+
+// --method qat through the CLI on stories260K: Block-AP and the end-to-end phase lower the KL
+// divergence of u3g64 below round to nearest's on held-out stories, the summary reports both
+// phases, and QAT's own bad input is one line with no output file.
+TEST(Quantize, QatThroughTheCliOnStories260K) {
+  SLIMLM_REQUIRE_FILE(stories());
+  const std::string calib = stories_ids_file("qat-cli-calib.txt", 1, 8), held = stories_ids_file("qat-cli-eval.txt", 100, 2);
+  nlohmann::json sr, sq;
+  const double rtn = stories_kld("--method rtn --type u3g64", calib, held, temp_path("qat-rtn.gguf"), &sr);
+  const double qat = stories_kld("--method qat --type u3g64 --qat-epochs 6 --qat-lr 2e-3 --qat-scale-lr 5e-3 "
+                                 "--qat-e2e-steps 8 --qat-e2e-lr 1e-3", calib, held, temp_path("qat-qat.gguf"), &sq);
+  EXPECT_LT(qat, 0.9 * rtn) << "rtn " << rtn << " qat " << qat;
+  EXPECT_EQ(sq["method"], "qat");
+  EXPECT_EQ(sq["type"], "u3g64");
+  EXPECT_EQ(sq["mse_qat"].size(), 5u);
+  EXPECT_EQ(sq["e2e_loss"].size(), 8u);
+  std::printf("  KLD u3g64: rtn %.4f, qat %.4f\n", rtn, qat);
+  const std::string out = temp_path("never-qat.gguf");
+  for (const auto& [args, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {"--type q4_K_M", "not the mixture"}, {"--type nf4g64", "uniform grids"}, {"--qat-epochs -1", "qat-epochs"},
+           {"--outliers 1", "outliers"}}) {
+    const CmdResult r = run_cli("quantize " + stories() + " -o " + out + " --method qat --calib-ids " + calib +
+                                " --calib-len 128 --no-progress " + args);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_TRUE(r.err.starts_with("slimlm: error:")) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << "wanted '" << fragment << "' in: " << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
+}
