@@ -61,6 +61,7 @@ template <class T> void Weights<T>::each(const std::function<void(const std::str
   }
   if (!out_norm.empty()) f("output_norm.weight", out_norm);
   if (!output.empty()) f("output.weight", output);
+  for (auto& [name, t] : aux) f(name, t);
 }
 
 void store_weights(Weights<float>& w, Model& m) {
@@ -88,7 +89,7 @@ void store_weights(Weights<float>& w, Model& m) {
 
 template <class T> void Weights<T>::each_trainable(const std::function<void(const std::string&, std::vector<T>&)>& f) {
   each([&](const std::string& name, std::vector<T>& t) {
-    if (!frozen_base || name.find(".lora_") != std::string::npos) f(name, t);
+    if (!frozen_base || name.find(".lora_") != std::string::npos || name.rfind("kd.", 0) == 0) f(name, t);
   });
 }
 
@@ -103,6 +104,7 @@ template <class T> Weights<T> Weights<T>::zeros_like() const {
         z.layers[l].lora[i].A.assign(layers[l].lora[i].A.size(), T(0));
         z.layers[l].lora[i].B.assign(layers[l].lora[i].B.size(), T(0));
       }
+    for (const auto& [name, t] : aux) z.aux.emplace_back(name, std::vector<T>(t.size(), T(0)));
     return z;
   }
   z = *this;
@@ -302,14 +304,24 @@ template <class T> void qk_bwd(Vec<T>& dq, int64_t n, int64_t heads, const Layer
   dq = std::move(d);
 }
 
+// acc += add, when add is not empty.
+template <class T> void add_grad(Vec<T>& acc, const Vec<T>& add) {
+  if (add.empty()) return;
+  if (add.size() != acc.size()) fail("a state gradient has ", add.size(), " values, the state ", acc.size());
+  for (size_t i = 0; i < acc.size(); ++i) acc[i] += add[i];
+}
+
+// extra (may be null): gradients of the attention's inputs q, k, v from a state loss.
 template <class T> void attn_bwd(const Model& m, const LayerPlan& p, const typename Weights<T>::Layer& L,
-                                 typename Weights<T>::Layer& G, double ls, int64_t n, const LayerActs<T>& a, Vec<T>& dx) {
+                                 typename Weights<T>::Layer& G, double ls, int64_t n, const LayerActs<T>& a, Vec<T>& dx,
+                                 const typename States<T>::Layer* extra = nullptr) {
   const int64_t E = m.hp.n_embd;
   const Vec<T> dout = post_norm_bwd(dx, a.o, L.attn_post_norm, a.rpo, n, E, G.attn_post_norm);
   Vec<T> datt(a.att.size(), T(0)), dq(a.q.size(), T(0)), dk(a.k.size(), T(0)), dv(a.v.size(), T(0));
   lin_bwd(L, G, 3, ls, dout.data(), a.att.data(), n, p.q_width, E, datt.data(), a.ax[3]);
   const AttnShape s{n, p.n_head, p.n_head_kv, p.head_dim, p.window, p.attn_scale};
   attention_bwd(datt.data(), a.q.data(), a.k.data(), a.v.data(), a.P.data(), s, dq.data(), dk.data(), dv.data());
+  if (extra) { add_grad(dq, extra->q); add_grad(dk, extra->k); add_grad(dv, extra->v); }
   qk_bwd(dq, n, p.n_head, p, m, L.q_norm, a.q_pre, a.rq, G.q_norm);
   qk_bwd(dk, n, p.n_head_kv, p, m, L.k_norm, a.k_pre, a.rk, G.k_norm);
   Vec<T> dxn1(size_t(n * E), T(0));
@@ -352,7 +364,42 @@ template <class T> Run<T> run_forward(const Model& m, const std::vector<LayerPla
   linear_fwd(r.xf.data(), out.data(), (const T*)nullptr, n, E, V, r.logits.data());
   return r;
 }
+
+// The states `want` asks for, copied out of a forward pass.
+template <class T> States<T> collect_states(const Run<T>& r, const std::vector<uint8_t>& want) {
+  if (want.size() > r.acts.size()) fail("states asked of ", want.size(), " layers; the model has ", r.acts.size());
+  States<T> s;
+  s.n = int64_t(r.rf.size());
+  s.layers.resize(r.acts.size());
+  for (size_t l = 0; l < want.size(); ++l) {
+    auto& o = s.layers[l];
+    if (want[l] & kHiddenState) o.h = l + 1 < r.acts.size() ? r.acts[l + 1].x0 : r.xl;
+    if (want[l] & kQkvState) { o.q = r.acts[l].q; o.k = r.acts[l].k; o.v = r.acts[l].v; }
+  }
+  return s;
+}
+
+// Zero gradients shaped like the states s holds.
+template <class T> States<T> zero_grads(const States<T>& s) {
+  States<T> z;
+  z.n = s.n;
+  z.layers.resize(s.layers.size());
+  for (size_t l = 0; l < s.layers.size(); ++l) {
+    const auto& a = s.layers[l];
+    auto& b = z.layers[l];
+    b.h.assign(a.h.size(), T(0)); b.q.assign(a.q.size(), T(0)); b.k.assign(a.k.size(), T(0)); b.v.assign(a.v.size(), T(0));
+  }
+  return z;
+}
 }  // namespace
+
+template <class T> States<T> forward_states(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                            const int32_t* ids, int64_t n, const std::vector<uint8_t>& want) {
+  Run<T> r = run_forward(m, plan, w, ids, n);
+  States<T> s = collect_states(r, want);
+  s.logits = std::move(r.logits);
+  return s;
+}
 
 template <class T> std::vector<T> embed(const Model& m, const Weights<T>& w, const int32_t* ids, int64_t n) {
   const int64_t E = m.hp.n_embd;
@@ -398,24 +445,35 @@ template <class T> std::vector<T> logits(const Model& m, const std::vector<Layer
 }
 
 template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
-                                        const int32_t* ids, int64_t n, const LogitLoss<T>& loss_fn, Weights<T>* grad) {
+                                        const int32_t* ids, int64_t n, const LogitLoss<T>& loss_fn,
+                                        const StateLoss<T>& states, Weights<T>* grad) {
   Run<T> r = run_forward(m, plan, w, ids, n);
   const HParams& hp = m.hp;
   const int64_t E = hp.n_embd, V = hp.n_vocab;
-  if (!grad) return loss_fn(r.logits.data(), n, V, nullptr);
+  const States<T> st = states.fn ? collect_states(r, states.want) : States<T>{};
+  if (!grad) return loss_fn(r.logits.data(), n, V, nullptr) + (states.fn ? states.fn(st, nullptr) : 0.0);
+  States<T> ds = zero_grads(st);
   Vec<T> dlogits(r.logits.size(), T(0)), dxf(size_t(n * E), T(0)), dx(size_t(n * E), T(0));
-  const double loss = loss_fn(r.logits.data(), n, V, dlogits.data());
+  double loss = loss_fn(r.logits.data(), n, V, dlogits.data());
+  if (states.fn) loss += states.fn(st, &ds);
   const bool is_tied = w.output.empty();
   linear_bwd(dlogits.data(), r.xf.data(), (is_tied ? w.tok_embd : w.output).data(), n, E, V, dxf.data(),
              ptr(is_tied ? grad->tok_embd : grad->output), (T*)nullptr);
   rmsnorm_bwd(dxf.data(), r.xl.data(), w.out_norm.data(), r.rf.data(), n, E, dx.data(), ptr(grad->out_norm));
   for (size_t l = plan.size(); l-- > 0;) {
+    const auto* extra = l < ds.layers.size() ? &ds.layers[l] : nullptr;
+    if (extra) add_grad(dx, extra->h);  // dx: the gradient of block l's output
     ffn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], w.lora_scale, n, r.acts[l], dx);
-    attn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], w.lora_scale, n, r.acts[l], dx);
+    attn_bwd<T>(m, plan[l], w.layers[l], grad->layers[l], w.lora_scale, n, r.acts[l], dx, extra);
   }
   if (hp.embed_scale) for (T& v : dx) v *= T(std::sqrt(double(E)));
   if (!grad->tok_embd.empty()) embedding_bwd(dx.data(), ids, n, E, grad->tok_embd.data());
   return loss;
+}
+
+template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                        const int32_t* ids, int64_t n, const LogitLoss<T>& loss_fn, Weights<T>* grad) {
+  return loss_and_grad(m, plan, w, ids, n, loss_fn, StateLoss<T>{}, grad);
 }
 
 template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
@@ -438,6 +496,14 @@ template double loss_and_grad<float>(const Model&, const std::vector<LayerPlan>&
                                      const int32_t*, int64_t, Weights<float>*);
 template double loss_and_grad<double>(const Model&, const std::vector<LayerPlan>&, const Weights<double>&,
                                       const int32_t*, const int32_t*, int64_t, Weights<double>*);
+#define SLIMLM_STATES_API(T)                                                                                    \
+  template States<T> forward_states<T>(const Model&, const std::vector<LayerPlan>&, const Weights<T>&, const int32_t*, \
+                                       int64_t, const std::vector<uint8_t>&);                                        \
+  template double loss_and_grad<T>(const Model&, const std::vector<LayerPlan>&, const Weights<T>&, const int32_t*,    \
+                                   int64_t, const LogitLoss<T>&, const StateLoss<T>&, Weights<T>*);
+SLIMLM_STATES_API(float)
+SLIMLM_STATES_API(double)
+#undef SLIMLM_STATES_API
 #define SLIMLM_BLOCK_API(T)                                                                                      \
   template std::vector<T> embed<T>(const Model&, const Weights<T>&, const int32_t*, int64_t);                     \
   template std::vector<T> block_output<T>(const Model&, const LayerPlan&, const Weights<T>::Layer&,                \

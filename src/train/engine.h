@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace slimlm::train {
@@ -30,15 +31,19 @@ template <class T> struct Weights {
   };
   std::vector<T> tok_embd, out_norm, output;  // output empty: tied to tok_embd
   std::vector<Layer> layers;
+  // Trainable tensors outside the model (the feature-distillation projections of
+  // train/state_kd.h, named "kd.*"): trained, clipped and checkpointed with the weights, never
+  // exported; they train with a frozen base too.
+  std::vector<std::pair<std::string, std::vector<T>>> aux;
   double lora_scale = 0;      // α / rank
   bool frozen_base = false;   // only the adapters train (their gradients alone are kept)
 
   static Weights from_model(const Model& m);
   Weights zeros_like() const;
   // Calls f(name, tensor) for every present tensor, in a fixed order (GGUF-style names;
-  // adapters as <linear>.lora_a / .lora_b).
+  // adapters as <linear>.lora_a / .lora_b; the aux tensors last).
   void each(const std::function<void(const std::string&, std::vector<T>&)>& f);
-  // The same over the tensors that train: the adapters alone when the base is frozen.
+  // The same over the tensors that train: the adapters (and aux) alone when the base is frozen.
   void each_trainable(const std::function<void(const std::string&, std::vector<T>&)>& f);
   size_t n_params();
 };
@@ -71,6 +76,33 @@ template <class T> using LogitLoss = std::function<double(const T* logits, int64
 // The same with a loss of the logits (distillation, or a mix of losses).
 template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
                                         const int32_t* ids, int64_t n, const LogitLoss<T>& loss, Weights<T>* grad);
+
+// The states of a forward pass that state distillation reads (train/state_kd.h), per layer: h the
+// block's output (the residual stream after the block, n x E), and q, k, v the attention's
+// inputs: q and k after QK-norm and RoPE, exactly as the attention reads them (n x q_width,
+// n x kv_width), v as projected. Only the layers and kinds asked for are kept; the rest are empty.
+enum StateKind : uint8_t { kHiddenState = 1, kQkvState = 2 };
+template <class T> struct States {
+  struct Layer { std::vector<T> h, q, k, v; };
+  std::vector<Layer> layers;
+  int64_t n = 0;          // tokens
+  std::vector<T> logits;  // n x vocab (forward_states only)
+};
+// A loss of the states: want[l] (StateKind bits, one entry per layer; missing: none) says what it
+// reads of layer l; fn returns the loss and, when ds is not null, adds its gradient to ds, whose
+// tensors are zero and shaped like the states read. The backward adds ds.h to the gradient of
+// block l's output and ds.q/k/v to those of the attention's inputs.
+template <class T> struct StateLoss {
+  std::vector<uint8_t> want;
+  std::function<double(const States<T>& s, States<T>* ds)> fn;
+};
+// The forward pass's logits and the states asked for (a teacher's, for distillation).
+template <class T> States<T> forward_states(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                            const int32_t* ids, int64_t n, const std::vector<uint8_t>& want);
+// Logit loss + state loss (an empty fn: none); gradients of both into grad when not null.
+template <class T> double loss_and_grad(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,
+                                        const int32_t* ids, int64_t n, const LogitLoss<T>& loss,
+                                        const StateLoss<T>& states, Weights<T>* grad);
 
 // Logits (n x vocab) of the engine's forward pass, for checks against the inference runtime.
 template <class T> std::vector<T> logits(const Model& m, const std::vector<LayerPlan>& plan, const Weights<T>& w,

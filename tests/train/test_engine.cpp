@@ -4,6 +4,7 @@
 // gemma3: the same weights with Gemma's QK-norm, post-norms, GeGLU, scaled embeddings and a
 // local (sliding-window) layer before a global one).
 #include "core/error.h"
+#include "engine_models.h"
 #include "finite_diff.h"
 #include "model/plan.h"
 #include "reference_forward.h"
@@ -16,49 +17,11 @@
 using namespace slimlm;
 using namespace slimlm::test;
 
-namespace {
-std::unique_ptr<Model> two_layers(bool gemma) {
-  auto m = load_model(stories());
-  m->blocks.resize(2);
-  m->hp.n_layer = 2;
-  if (!gemma) return m;
-  HParams& hp = m->hp;
-  hp.arch = "gemma3";
-  hp.qk_norm = hp.post_norms = hp.embed_scale = true;
-  hp.act = Activation::GeLU;
-  hp.rope = RopeType::Neox;
-  hp.sliding_window = 3;
-  hp.swa_layer = {1, 0};
-  hp.rope_theta_swa = 10000.f;
-  hp.rope_theta = 1e6f;
-  hp.attn_scale = 0.3f;
-  std::mt19937 rng(7);
-  std::normal_distribution<float> d(1.0f, 0.2f);
-  auto norm = [&](const std::string& name, int64_t w) {
-    std::vector<float> v(static_cast<size_t>(w));
-    for (auto& x : v) x = d(rng);
-    return Tensor::from_f32(name, {w}, v.data());
-  };
-  for (Block& b : m->blocks) {
-    b.q_norm = norm("q_norm", hp.head_dim);
-    b.k_norm = norm("k_norm", hp.head_dim);
-    b.attn_post_norm = norm("attn_post_norm", hp.n_embd);
-    b.ffn_post_norm = norm("ffn_post_norm", hp.n_embd);
-  }
-  return m;
-}
-std::vector<int32_t> some_ids(int n) {
-  std::vector<int32_t> ids = {1};
-  for (int i = 1; i < n; ++i) ids.push_back(int32_t((i * 97 + 13) % 509 + 2));
-  return ids;
-}
-}  // namespace
-
 class TrainEngine : public ::testing::TestWithParam<bool> {};
 
 TEST_P(TrainEngine, ForwardMatchesFloat64Reference) {
   auto m = two_layers(GetParam());
-  const auto ids = some_ids(9);
+  const auto ids = engine_ids(9);
   const auto plan = make_plan(*m, KvType::F32, int64_t(ids.size()));
   const auto w = train::Weights<double>::from_model(*m);
   const auto got = train::logits(*m, plan, w, ids.data(), int64_t(ids.size()));
@@ -80,7 +43,7 @@ TEST_P(TrainEngine, ForwardMatchesFloat64Reference) {
 
 TEST_P(TrainEngine, GradientMatchesFiniteDifferences) {
   auto m = two_layers(GetParam());
-  auto ids = some_ids(8);
+  auto ids = engine_ids(8);
   std::vector<int32_t> tgt(ids.begin() + 1, ids.end());
   tgt.push_back(-1);
   tgt[2] = -1;  // an unscored position
@@ -115,7 +78,7 @@ TEST_P(TrainEngine, GradientMatchesFiniteDifferences) {
 // block (norms included), on both families; a grad that holds the linears alone trains those.
 TEST_P(TrainEngine, BlockMseGradientMatchesFiniteDifferences) {
   auto m = two_layers(GetParam());
-  const auto ids = some_ids(7);
+  const auto ids = engine_ids(7);
   const int64_t n = int64_t(ids.size()), E = m->hp.n_embd;
   const auto plan = make_plan(*m, KvType::F32, n);
   auto w = train::Weights<double>::from_model(*m);
@@ -172,7 +135,7 @@ TEST(TrainEngineErrors, BadTokenAndShapeMismatchAreRefused) {
 // LoRA on a frozen base: only adapters get gradients, and those match finite differences.
 TEST_P(TrainEngine, LoraGradientMatchesFiniteDifferences) {
   auto m = two_layers(GetParam());
-  auto ids = some_ids(8);
+  auto ids = engine_ids(8);
   std::vector<int32_t> tgt(ids.begin() + 1, ids.end());
   tgt.push_back(-1);
   const int64_t n = int64_t(ids.size());
@@ -204,7 +167,7 @@ TEST_P(TrainEngine, LoraGradientMatchesFiniteDifferences) {
 
 TEST_P(TrainEngine, LoraStartsAtTheBaseAndMergesIntoIt) {
   auto m = two_layers(GetParam());
-  const auto ids = some_ids(7);
+  const auto ids = engine_ids(7);
   const int64_t n = int64_t(ids.size());
   const auto plan = make_plan(*m, KvType::F32, n);
   auto w = train::Weights<double>::from_model(*m);
