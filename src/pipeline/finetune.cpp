@@ -37,6 +37,12 @@ void plot(const FinetuneJob& job, const FinetuneResult& r) {
   for (const auto& [step, loss] : r.heldout) { ho.x.push_back(double(step)); ho.y.push_back(loss); }
   write_line_plot(job.curve, job.train.teacher ? "distillation loss" : "next-token loss", "step", "loss", {tr, ho});
 }
+
+// The held-out loss at step, with its parts.
+void evaluate(train::Trainer& t, int64_t step, FinetuneResult& r) {
+  r.heldout_parts.push_back(t.heldout_parts());
+  r.heldout.push_back({step, r.heldout_parts.back().loss});
+}
 }  // namespace
 
 FinetuneResult finetune(Model& m, const FinetuneJob& job) {
@@ -46,9 +52,10 @@ FinetuneResult finetune(Model& m, const FinetuneJob& job) {
   train::Trainer t(m, job.train, std::move(data));
   if (!job.resume.empty()) t.resume(job.resume);
   FinetuneResult r;
+  r.state_kd = t.state_kd_plan();
   t.weights().each_trainable([&](const std::string&, std::vector<float>& v) { r.params_trained += int64_t(v.size()); });
   const bool held = job.heldout > 0;
-  if (held) r.heldout.push_back({t.steps_done(), t.heldout_loss()});
+  if (held) evaluate(t, t.steps_done(), r);
   const int64_t first = t.steps_done(), tok_per_step = job.seq * job.train.accum;
   Progress bar("train", job.steps - first, job.progress);
   const auto start = std::chrono::steady_clock::now();
@@ -64,7 +71,7 @@ FinetuneResult finetune(Model& m, const FinetuneJob& job) {
     bar.update(s.step - first, extra);
     if (job.checkpoint_every > 0 && s.step % job.checkpoint_every == 0) t.save(job.checkpoint);
     if (held && job.eval_every > 0 && s.step % job.eval_every == 0 && s.step < job.steps)
-      r.heldout.push_back({s.step, t.heldout_loss()});
+      evaluate(t, s.step, r);
   };
   t.run(job.steps, on_step);
   bar.finish();
@@ -72,7 +79,7 @@ FinetuneResult finetune(Model& m, const FinetuneJob& job) {
   r.steps = t.steps_done() - first;
   r.tokens = r.steps * tok_per_step;
   r.tokens_per_s = double(r.tokens) / std::max(r.seconds, 1e-9);
-  if (held) r.heldout.push_back({t.steps_done(), t.heldout_loss()});
+  if (held) evaluate(t, t.steps_done(), r);
   if (!job.checkpoint.empty()) t.save(job.checkpoint);
   if (!job.curve.empty()) plot(job, r);
   t.export_to(m);

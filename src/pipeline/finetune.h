@@ -35,6 +35,8 @@ struct FinetuneResult {
   std::vector<train::StepLog> log;
   std::vector<double> step_seconds;                 // wall time of each step
   std::vector<std::pair<int64_t, double>> heldout;  // (step, loss)
+  std::vector<train::LossParts> heldout_parts;      // the same evaluations, part by part
+  train::StateKdPlan state_kd;                      // the resolved feature / relation distillation
 };
 
 FinetuneResult finetune(Model& m, const FinetuneJob& job);

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 #include "core/error.h"
 #include "model/forward.h"
+#include "train/ops.h"
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cmath>
@@ -39,6 +40,8 @@ void TrainOptions::validate() const {
   if (!(ce_weight >= 0 && ce_weight <= 1)) fail("cross-entropy weight ", ce_weight, " is out of range [0, 1]");
   opt.validate();
   if (teacher) kd.validate();
+  state_kd.validate();
+  if (state_kd.active() && !teacher) fail("feature and relation distillation need a teacher");
 }
 
 Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
@@ -49,12 +52,29 @@ Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
   plan_ = make_plan(m, KvType::F32, data_.seq);
   w_ = Weights<float>::from_model(m);
   if (o.lora) add_lora(w_, o.lora_opt);
+  if (o.state_kd.active()) {
+    tplan_ = make_plan(*o.teacher, KvType::F32, data_.seq);
+    kdp_ = plan_state_kd(o.state_kd, m, plan_, *o.teacher, tplan_);
+    add_projections(kdp_, w_);
+    tw_ = Weights<float>::from_model(*o.teacher);
+  }
   g_ = w_.zeros_like();
   w_.each_trainable([&](const std::string&, std::vector<float>& t) {  // AdamW's moments start at zero
     opt_.m().emplace_back(t.size(), 0.f);
     opt_.v().emplace_back(t.size(), 0.f);
   });
 }
+
+namespace {
+// sum += x / count, part by part.
+void add_parts(LossParts& sum, const LossParts& x, int64_t count) {
+  const double c = double(count);
+  sum.loss += x.loss / c;
+  sum.logit += x.logit / c;
+  sum.feature += x.feature / c;
+  sum.relation += x.relation / c;
+}
+}  // namespace
 
 const std::vector<int32_t>& Trainer::sequence(int64_t k) const {
   const int64_t n = int64_t(data_.train.size()), epoch = k / n;
@@ -65,14 +85,9 @@ const std::vector<int32_t>& Trainer::sequence(int64_t k) const {
   return data_.train[size_t(order[size_t(k % n)])];
 }
 
-double Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
-  const int64_t n = data_.seq;
-  if (!o_.teacher) return loss_and_grad(m_, plan_, w_, s.data(), s.data() + 1, n, grad ? &g_ : nullptr);
-  Session teach(*o_.teacher, n);
-  std::vector<float> zt;
-  teach.forward(s.data(), n, 0, zt);
+LogitLoss<float> Trainer::logit_mix(const std::vector<int32_t>& s, const std::vector<float>& zt) const {
   const double a = o_.ce_weight;
-  const LogitLoss<float> mix = [&](const float* z, int64_t rows, int64_t V, float* dz) {
+  return [this, a, &s, &zt](const float* z, int64_t rows, int64_t V, float* dz) {
     std::vector<float> dkd, dce;
     if (dz) { dkd.assign(size_t(rows * V), 0.f); dce = dkd; }
     const double kd = distill(o_.kd, z, zt.data(), rows, V, nullptr, dz ? dkd.data() : nullptr);
@@ -81,7 +96,36 @@ double Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
       for (size_t i = 0; i < dkd.size(); ++i) dz[i] += float((1 - a) * dkd[i] + a * dce[i]);
     return (1 - a) * kd + a * ce;
   };
-  return loss_and_grad(m_, plan_, w_, s.data(), n, mix, grad ? &g_ : nullptr);
+}
+
+LossParts Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
+  const int64_t n = data_.seq;
+  Weights<float>* g = grad ? &g_ : nullptr;
+  LossParts r;
+  if (!o_.teacher) {
+    r.loss = r.logit = loss_and_grad(m_, plan_, w_, s.data(), s.data() + 1, n, g);
+    return r;
+  }
+  if (!o_.state_kd.active()) {  // the teacher's logits from the inference runtime
+    Session teach(*o_.teacher, n);
+    std::vector<float> zt;
+    teach.forward(s.data(), n, 0, zt);
+    r.loss = r.logit = loss_and_grad(m_, plan_, w_, s.data(), n, logit_mix(s, zt), g);
+    return r;
+  }
+  // its logits and states from the engine's forward pass
+  const States<float> ts = forward_states(*o_.teacher, tplan_, tw_, s.data(), n, kdp_.want_teacher);
+  StateKdParts parts;
+  const LogitLoss<float> mix = logit_mix(s, ts.logits);
+  double logit = 0;
+  const LogitLoss<float> kept = [&](const float* z, int64_t rows, int64_t V, float* dz) {
+    return logit = mix(z, rows, V, dz);
+  };
+  r.loss = loss_and_grad(m_, plan_, w_, s.data(), n, kept, state_kd_loss(kdp_, ts, w_, g, &parts), g);
+  r.logit = logit;
+  r.feature = parts.feature;
+  r.relation = parts.relation;
+  return r;
 }
 
 void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log) {
@@ -93,10 +137,9 @@ void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log)
 #pragma omp parallel for schedule(static) if (n > 65536)
       for (int64_t i = 0; i < n; ++i) p[i] = 0.f;
     });
-    double loss = 0;
-    for (int64_t j = 0; j < o_.accum; ++j) {
-      loss += sequence_loss(sequence(step * o_.accum + j), true) / double(o_.accum);
-    }
+    LossParts sum;
+    for (int64_t j = 0; j < o_.accum; ++j) add_parts(sum, sequence_loss(sequence(step * o_.accum + j), true), o_.accum);
+    const double loss = sum.loss;
     if (o_.accum > 1)
       g_.each([&](const std::string&, std::vector<float>& t) {
         for (float& x : t) x /= float(o_.accum);
@@ -106,7 +149,7 @@ void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log)
       fail("step ", step + 1, ": the ", std::isfinite(loss) ? "gradient" : "loss", " is not finite; stopped before "
            "updating the weights (the last checkpoint written is the last good one)");
     const double lr = opt_.step(w_, g_);
-    if (log) log({step + 1, loss, lr, norm});
+    if (log) log({step + 1, loss, lr, norm, sum});
   }
 }
 
@@ -116,12 +159,11 @@ void Trainer::export_to(Model& m) {
   store_weights(w, m);
 }
 
-double Trainer::heldout_loss() {
+LossParts Trainer::heldout_parts() {
   if (data_.heldout.empty()) fail("no held-out sequences");
-  double sum = 0;
-  for (const auto& s : data_.heldout)
-    sum += sequence_loss(s, false);
-  return sum / double(data_.heldout.size());
+  LossParts sum;
+  for (const auto& s : data_.heldout) add_parts(sum, sequence_loss(s, false), int64_t(data_.heldout.size()));
+  return sum;
 }
 
 namespace {

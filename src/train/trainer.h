@@ -8,6 +8,7 @@
 #include "train/distill.h"
 #include "train/engine.h"
 #include "train/optim.h"
+#include "train/state_kd.h"
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -32,6 +33,9 @@ struct TrainOptions {
   const Model* teacher = nullptr;
   DistillOptions kd;
   double ce_weight = 0;
+  // Feature and relation distillation on top (train/state_kd.h): the loss gains
+  // α·feature + β·relation, the teacher's states coming from the engine's forward pass in float.
+  StateKdOptions state_kd;
   bool lora = false;         // train LoRA adapters on a frozen base instead of every weight
   LoraOptions lora_opt;
   void validate() const;
@@ -40,14 +44,21 @@ struct TrainOptions {
 // Throws Error when the two models' vocabularies differ (distillation needs the same token ids).
 void check_same_vocabulary(const Model& teacher, const Model& student);
 
-struct StepLog { int64_t step = 0; double loss = 0, lr = 0, grad_norm = 0; };
+// A sequence's loss and its parts: logit (the CE or the distillation mix) and the unweighted
+// feature and relation parts (zero without state distillation); loss = logit + α·feature + β·relation.
+struct LossParts { double loss = 0, logit = 0, feature = 0, relation = 0; };
+
+struct StepLog { int64_t step = 0; double loss = 0, lr = 0, grad_norm = 0; LossParts parts; };
 
 class Trainer {
  public:
   Trainer(const Model& m, const TrainOptions& o, Packed data);
   // Runs optimizer steps until steps_done() == until; calls log after each step.
   void run(int64_t until, const std::function<void(const StepLog&)>& log = {});
-  double heldout_loss();     // mean next-token loss over the held-out sequences
+  double heldout_loss() { return heldout_parts().loss; }  // mean loss over the held-out sequences
+  LossParts heldout_parts();  // the same, with its parts
+  // The resolved feature / relation distillation (empty pairs when off).
+  const StateKdPlan& state_kd_plan() const { return kdp_; }
   int64_t steps_done() const { return opt_.steps_done(); }
   Weights<float>& weights() { return w_; }
   // Writes the trained weights into `m` (adapters merged first), ready to run or save.
@@ -60,13 +71,18 @@ class Trainer {
  private:
   const std::vector<int32_t>& sequence(int64_t k) const;  // k-th sequence drawn (epochs reshuffled)
   // Loss (and gradient into g_ when grad) of one sequence: CE, or the distillation mix.
-  double sequence_loss(const std::vector<int32_t>& s, bool grad);
+  LossParts sequence_loss(const std::vector<int32_t>& s, bool grad);
+  // The logit loss of the distillation mix against the teacher's logits zt.
+  LogitLoss<float> logit_mix(const std::vector<int32_t>& s, const std::vector<float>& zt) const;
   const Model& m_;
   TrainOptions o_;
   Packed data_;
   std::vector<LayerPlan> plan_;
   Weights<float> w_, g_;
   AdamW opt_;
+  StateKdPlan kdp_;               // feature / relation distillation, when on:
+  std::vector<LayerPlan> tplan_;  // the teacher's plan and float weights
+  Weights<float> tw_;
 };
 
 }  // namespace slimlm::train

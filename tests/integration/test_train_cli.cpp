@@ -2,6 +2,7 @@
 // JSON summary, the written model, the loss plot, checkpoints and resume; one-line errors with
 // nothing written for bad input.
 #include "core/text.h"
+#include "model/model.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
 #include <filesystem>
@@ -79,6 +80,50 @@ TEST(TrainCli, DistillsAndRefusesBadInput) {
     EXPECT_NE(r.err.find("vocabularies differ"), std::string::npos) << r.err;
   }
   std::filesystem::remove(ids);
+}
+
+// Feature and relation distillation through the CLI: stories260K (five layers) teaches its first
+// three blocks (written as a GGUF); the JSON names the loss parts, and the held-out feature MSE and
+// logit KL fall; bad weights and layers fail in one line with nothing written.
+TEST(TrainCli, DistillsFeaturesAndRelations) {
+  const std::string ids = stories_ids_file("feature-kd.ids", 30, 4), student = temp_path("cut3.gguf");
+  const std::string out = temp_path("feature-student.gguf");
+  auto cut = slimlm::load_model(stories());
+  cut->blocks.resize(3);
+  cut->hp.n_layer = 3;
+  slimlm::save_gguf(*cut, student, slimlm::DType::F32);
+  const std::string base = "distill " + student + " --teacher " + stories() + " --ids " + ids + " --seq 64 --heldout 0.25 ";
+  auto r = run_cli(base + "--steps 60 --lr 5e-4 --feature-weight 3 --feature-proj --relation-weight 0.1 --relation-layers 2:4 "
+                   "--json -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& parts = j["loss_parts"];
+  EXPECT_EQ(parts["logit"], "fkl");
+  EXPECT_EQ(parts["feature_weight"], 3.0);
+  EXPECT_EQ(parts["feature_projection"], true);
+  EXPECT_EQ(parts["relation_weight"], 0.1);
+  EXPECT_EQ(parts["feature_layers"], nlohmann::json::parse("[[0,1],[1,2],[2,4]]"));
+  EXPECT_EQ(parts["relation_layers"], nlohmann::json::parse("[[2,4]]"));
+  EXPECT_EQ(parts["relation_heads"], 4);
+  for (const char* k : {"logit", "feature", "relation"}) EXPECT_TRUE(j["log"][0].contains(k)) << k;
+  const auto &h0 = j["heldout"].front(), &h1 = j["heldout"].back();
+  std::printf("CLI held-out: logit KL %.4f -> %.4f, feature MSE %.4f -> %.4f, relation KL %.4f -> %.4f\n",
+              h0["logit"].get<double>(), h1["logit"].get<double>(), h0["feature"].get<double>(),
+              h1["feature"].get<double>(), h0["relation"].get<double>(), h1["relation"].get<double>());
+  EXPECT_LT(h1["feature"].get<double>(), 0.95 * h0["feature"].get<double>());
+  EXPECT_LT(h1["logit"].get<double>(), 0.9 * h0["logit"].get<double>());
+  EXPECT_LT(h1["relation"].get<double>(), h0["relation"].get<double>());
+  EXPECT_TRUE(std::filesystem::exists(out));
+  std::filesystem::remove(out);
+  expect_one_line_errors({{base + "--steps 1 --feature-weight -1", "feature distillation weight -1"},
+                          {base + "--steps 1 --relation-weight -0.5", "relation distillation weight -0.5"},
+                          {base + "--steps 1 --feature-weight 1 --feature-layers 3", "feature layer 3 is out of range"},
+                          {base + "--steps 1 --relation-weight 1 --relation-layers 0:5", "relation teacher layer 5"},
+                          {base + "--steps 1 --feature-weight 1 --feature-layers 1,x", "not a layer number"},
+                          {base + "--steps 1 --relation-weight 1 --relation-heads 3", "relation heads do not divide"},
+                          {"train " + student + " --ids " + ids + " --steps 1 --feature-weight 1", "need --teacher"}},
+                         out);
+  for (const auto& p : {ids, student}) std::filesystem::remove(p);
 }
 
 // Black-box distillation: SmolLM2 writes the text (two greedy `continue` samples) and itself as

@@ -19,7 +19,7 @@ struct TrainFlags {
   std::string model, out, type = "f32", teacher, kd = "fkl", targets = "q,k,v,o,gate,up,down";
   pipeline::FinetuneJob job;
   pipeline::TeacherDataOptions bb;
-  std::string bb_style = "continue";
+  std::string bb_style = "continue", feature_layers, relation_layers;
   int64_t lora_rank = 0;
   double lora_alpha = 0;
   int threads = 0;
@@ -67,16 +67,43 @@ pipeline::TeacherData black_box_data(TrainFlags& f, const Model& student, const 
   return d;
 }
 
+nlohmann::json pairs_json(const std::vector<train::LayerPair>& v) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& p : v) j.push_back({p.student, p.teacher});
+  return j;
+}
+
+// The loss's parts: what each is and its weight (loss = logit + α·feature + β·relation).
+nlohmann::json loss_parts(const TrainFlags& f, const train::StateKdPlan& p) {
+  return {{"logit", f.teacher.empty() ? "ce" : f.kd}, {"ce_weight", f.job.train.ce_weight},
+          {"feature_weight", p.alpha}, {"feature_layers", pairs_json(p.feature)}, {"feature_projection", p.projection},
+          {"relation_weight", p.beta}, {"relation_layers", pairs_json(p.relation)}, {"relation_heads", p.relation_heads}};
+}
+
+void add_parts(nlohmann::json& j, const train::LossParts& p) {
+  j["logit"] = p.logit;
+  j["feature"] = p.feature;
+  j["relation"] = p.relation;
+}
+
 nlohmann::json summary(const TrainFlags& f, const pipeline::FinetuneResult& r, int64_t params, const pipeline::TeacherData& d) {
+  const bool parts = f.job.train.state_kd.active();
   nlohmann::json log = nlohmann::json::array();
-  for (const auto& s : r.log) log.push_back({{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm}});
+  for (const auto& s : r.log) {
+    log.push_back({{"step", s.step}, {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm}});
+    if (parts) add_parts(log.back(), s.parts);
+  }
   nlohmann::json held = nlohmann::json::array();
-  for (const auto& [step, loss] : r.heldout) held.push_back({{"step", step}, {"loss", loss}});
+  for (size_t i = 0; i < r.heldout.size(); ++i) {
+    held.push_back({{"step", r.heldout[i].first}, {"loss", r.heldout[i].second}});
+    if (parts) add_parts(held.back(), r.heldout_parts[i]);
+  }
   nlohmann::json j = {{"model", f.model}, {"output", f.out}, {"steps", r.steps}, {"tokens", r.tokens}, {"seconds", r.seconds},
           {"tokens_per_s", r.tokens_per_s}, {"tokens_per_step", f.job.seq * f.job.train.accum},
           {"step_seconds", r.step_seconds}, {"params_total", params}, {"params_trained", r.params_trained},
           {"mode", f.lora_rank > 0 ? "lora" : "full"}, {"teacher", f.teacher}, {"log", log}, {"heldout", held}};
   if (f.black_box) j["black_box"] = black_box_summary(f, d);
+  if (parts) j["loss_parts"] = loss_parts(f, r.state_kd);
   return j;
 }
 
@@ -85,6 +112,11 @@ void run_train(TrainFlags f, bool distill) {
   check_model_path(f.model);
   if (distill && f.teacher.empty()) fail("distill needs --teacher MODEL");
   if (f.black_box) check_black_box(f);
+  f.job.train.state_kd.feature_layers = train::parse_layer_pairs(f.feature_layers);
+  f.job.train.state_kd.relation_layers = train::parse_layer_pairs(f.relation_layers);
+  f.job.train.state_kd.validate();
+  if (f.job.train.state_kd.active() && (f.teacher.empty() || f.black_box))
+    fail("--feature-weight / --relation-weight need --teacher MODEL (and no --black-box)");
   if (f.job.data.empty() && f.job.ids.empty()) f.job.data = pipeline::default_calibration_file();
   f.job.progress = !f.no_progress && !f.json;
   auto m = load_model(f.model);
@@ -113,6 +145,11 @@ void run_train(TrainFlags f, bool distill) {
   if (!r.log.empty()) std::printf("  loss %.4f -> %.4f", r.log.front().loss, r.log.back().loss);
   if (r.heldout.size() >= 2) std::printf(", held-out %.4f -> %.4f", r.heldout.front().second, r.heldout.back().second);
   std::printf("\n");
+  if (f.job.train.state_kd.active() && r.heldout_parts.size() >= 2) {
+    const auto &a = r.heldout_parts.front(), &b = r.heldout_parts.back();
+    std::printf("  held-out parts: logit %.4f -> %.4f, feature %.4f -> %.4f, relation %.4f -> %.4f\n", a.logit, b.logit,
+                a.feature, b.feature, a.relation, b.relation);
+  }
   if (!f.out.empty()) std::printf("  wrote %s (%s)\n", f.out.c_str(), f.type.c_str());
 }
 
@@ -142,6 +179,12 @@ void add_flags(CLI::App* sub, TrainFlags& f) {
   sub->add_option("--temperature", f.job.train.kd.temperature, "distillation temperature (default 1)");
   sub->add_option("--kd-beta", f.job.train.kd.beta, "JSD beta / skew alpha (default 0.5)");
   sub->add_option("--ce-weight", f.job.train.ce_weight, "weight of next-token cross-entropy in the mix (default 0)");
+  sub->add_option("--feature-weight", f.job.train.state_kd.feature_weight, "feature distillation weight: MSE of hidden states (default 0)");
+  sub->add_option("--relation-weight", f.job.train.state_kd.relation_weight, "relation distillation weight: MiniLM Q-Q/K-K/V-V KL (default 0)");
+  sub->add_option("--feature-layers", f.feature_layers, "student layers for feature KD, as i or i:teacher_layer (default: all, uniform map)");
+  sub->add_option("--relation-layers", f.relation_layers, "student layers for relation KD, as i or i:teacher_layer (default: the last)");
+  sub->add_option("--relation-heads", f.job.train.state_kd.relation_heads, "relation heads (default: gcd of the KV head counts)");
+  sub->add_flag("--feature-proj", f.job.train.state_kd.projection, "learn a projection even when the widths are equal");
   sub->add_flag("--black-box", f.black_box, "black-box distillation: train on text the teacher generates (no logits)");
   sub->add_option("--bb-style", f.bb_style, "black-box prompts: continue, instruct or cot (default continue)");
   sub->add_option("--bb-samples", f.bb.samples, "black-box samples the teacher writes (default 64)");
@@ -171,7 +214,9 @@ void add_distill(CLI::App* sub) {
   add_flags(sub, f);
   sub->footer("Examples:\n  slimlm distill pruned.gguf --teacher models/SmolLM2-135M-Instruct.Q4_1.gguf --kd rkl --steps 200 -o recovered.gguf\n"
               "  slimlm distill pruned.gguf --teacher models/SmolLM2-135M-Instruct.Q4_1.gguf --black-box --bb-style instruct "
-              "--bb-samples 128 --bb-text teacher.txt --steps 200 -o recovered.gguf");
+              "--bb-samples 128 --bb-text teacher.txt --steps 200 -o recovered.gguf\n"
+              "  slimlm distill cut.gguf --teacher models/SmolLM2-135M-Instruct.Q4_1.gguf --feature-weight 1 --relation-weight 1 "
+              "--relation-layers 11 --steps 200 -o recovered.gguf");
   sub->callback([] { run_train(f, true); });
 }
 
