@@ -61,13 +61,22 @@ int64_t relation_heads(const StateKdOptions& o, const std::vector<LayerPair>& pa
                        const std::vector<LayerPlan>& pt) {
   int64_t R = o.relation_heads;
   if (R == 0)
-    for (const LayerPair& p : pairs) R = std::gcd(R, std::gcd(ps[size_t(p.student)].n_head_kv, pt[size_t(p.teacher)].n_head_kv));
+    for (const LayerPair& p : pairs)
+      R = std::gcd(R, std::gcd(ps[size_t(p.student)].n_head_kv, pt[size_t(p.teacher)].n_head_kv));
   for (const LayerPair& p : pairs)
     for (const int64_t w : {ps[size_t(p.student)].q_width, ps[size_t(p.student)].kv_width,
                             pt[size_t(p.teacher)].q_width, pt[size_t(p.teacher)].kv_width})
       if (w % R != 0)
         fail(R, " relation heads do not divide width ", w, " of relation layers ", p.student, ":", p.teacher);
   return R;
+}
+
+// The states both models must expose for these pairs.
+void mark(StateKdPlan& p, const std::vector<LayerPair>& pairs, StateKind kind) {
+  for (const LayerPair& q : pairs) {
+    p.want_student[size_t(q.student)] |= kind;
+    p.want_teacher[size_t(q.teacher)] |= kind;
+  }
 }
 }  // namespace
 
@@ -88,13 +97,13 @@ StateKdPlan plan_state_kd(const StateKdOptions& o, const Model& student, const s
     if (f.empty())
       for (int64_t i = 0; i < Ls; ++i) f.push_back({i, -1});
     p.feature = resolve(f, Ls, Lt, "feature");
-    for (const LayerPair& q : p.feature) { p.want_student[size_t(q.student)] |= kHiddenState; p.want_teacher[size_t(q.teacher)] |= kHiddenState; }
+    mark(p, p.feature, kHiddenState);
   }
   if (p.beta > 0) {
     p.relation = resolve(o.relation_layers.empty() ? std::vector<LayerPair>{{Ls - 1, Lt - 1}} : o.relation_layers, Ls, Lt,
                          "relation");
     p.relation_heads = relation_heads(o, p.relation, ps, pt);
-    for (const LayerPair& q : p.relation) { p.want_student[size_t(q.student)] |= kQkvState; p.want_teacher[size_t(q.teacher)] |= kQkvState; }
+    mark(p, p.relation, kQkvState);
   }
   return p;
 }
