@@ -183,3 +183,17 @@ TEST(Recipe, BadTrainingStepsFailBeforeAnyStep) {
   expect_refused(R"({"distill": {"kd": "kl2"}})", "distillation loss");
   expect_refused(R"({"distill": {"ids": "/no/such/ids.txt"}})", "/no/such/ids.txt: no such file");
 }
+
+// Every recipe shipped in recipes/ passes the registry's checks (a dry run loads no model).
+TEST(Recipe, ShippedRecipesPassTheChecks) {
+  const std::string src = stories();
+  SLIMLM_REQUIRE_FILE(src);
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(SLIMLM_SOURCE_DIR) / "recipes")) {
+    if (e.path().extension() != ".json") continue;
+    const CmdResult r = run_cli("recipe " + e.path().string() + " " + src + " -o " + temp_path("shipped.gguf") + " --dry-run");
+    EXPECT_EQ(r.code, 0) << e.path() << ": " << r.err;
+    ++n;
+  }
+  EXPECT_GE(n, 3);
+}
