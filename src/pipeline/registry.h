@@ -1,7 +1,8 @@
-// The one list of compression verbs, methods and their parameters. The CLI builds its flags and
-// --help from it, recipe files are checked against it, the drivers read typed values through it,
-// and every "unknown method / flag" error lists what it holds. Method names are compared here
-// only: everything else dispatches on MethodId or on the traits in MethodInfo.
+// The one list of verbs (compression and training), methods and their parameters. The CLI
+// builds its flags and --help from it, recipe files are checked against it, the drivers read
+// typed values through it, and every "unknown method / flag" error lists what it holds. Method
+// names are compared here only: everything else dispatches on MethodId or on the traits in
+// MethodInfo.
 #pragma once
 #include <cstdint>
 #include <map>
