@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 #include "core/error.h"
 #include "model/forward.h"
+#include "train/ops.h"
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cmath>

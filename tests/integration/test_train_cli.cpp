@@ -2,6 +2,7 @@
 // JSON summary, the written model, the loss plot, checkpoints and resume; one-line errors with
 // nothing written for bad input.
 #include "core/text.h"
+#include "pipeline/registry.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
 #include <filesystem>
@@ -112,5 +113,24 @@ TEST(TrainCli, BlackBoxDistillsOnTheTeachersText) {
                           {bb + "--ids " + smol, "drop --ids"},
                           {"train " + smol + " --black-box", "--black-box needs --teacher"},
                           {"distill " + stories() + " --teacher " + smol + " --black-box", "vocabularies differ"}},
+                         out);
+}
+
+// The train and distill verbs' flags are the registry's parameters (recipe steps are checked
+// against the same list): every one appears in --help, with its range where it has one.
+TEST(TrainCli, FlagsAreTheRegistrysParameters) {
+  for (const char* verb : {"train", "distill"}) {
+    const auto h = run_cli(std::string(verb) + " --help");
+    ASSERT_EQ(h.code, 0) << h.err;
+    const slimlm::pipeline::VerbInfo* vi = slimlm::pipeline::find_verb(verb);
+    ASSERT_NE(vi, nullptr) << verb;
+    EXPECT_GT(vi->params.size(), 30u);
+    for (const auto& p : vi->params) EXPECT_NE(h.out.find(std::string("--") + p.name), std::string::npos) << verb << " --" << p.name;
+    EXPECT_NE(h.out.find("range [1, 10000000]"), std::string::npos) << h.out;  // --steps
+  }
+  // An out-of-range value is a one-line error from the registry, nothing written.
+  const std::string out = temp_path("never-trained.gguf");
+  expect_one_line_errors({{"train " + stories() + " --steps 0", "--steps must be in [1, 10000000], not 0"},
+                          {"distill " + stories() + " --teacher " + stories() + " --heldout 1", "--heldout must be in [0, 1)"}},
                          out);
 }
