@@ -40,6 +40,7 @@ Job make_job(Verb v, const Params& params) {
     case Verb::Quantize: j.quantize = quantize_options(a); break;
     case Verb::Prune: j.prune = prune_options(a); break;
     case Verb::Convert: j.convert = convert_options(a); break;
+    case Verb::Train: case Verb::Distill: j.train = train_options(v, a); break;
   }
   return j;
 }
@@ -49,23 +50,28 @@ Compressed run_job(Model& m, const Job& job) {
     case Verb::Quantize: return quantize_model(m, job.quantize);
     case Verb::Prune: return prune_model(m, job.prune);
     case Verb::Convert: return convert_model(m, job.convert);
+    case Verb::Train: case Verb::Distill: return train_model(m, job.train);
   }
   fail("internal: unknown verb");
 }
 
 nlohmann::json run_job_file(const Job& job, const std::string& model, const std::string& out) {
   check_model_path(model);
+  if (out.empty() && !trains(job.verb)) fail(verb_info(job.verb).name, " needs an output file (-o)");
   check_output_folder(out);  // fail before the work when the output cannot be written
   if (job.verb == Verb::Quantize) pick_type(job.quantize);  // flag errors before loading
+  if (trains(job.verb)) check_train_inputs(job.verb, job.train);
   auto m = load_model(model);
   const Compressed c = run_job(*m, job);
-  save_compressed(*m, out, c);
   nlohmann::json j = c.summary;
-  const auto bytes = std::filesystem::file_size(out);
   j["model"] = model;
   j["output"] = out;
-  j["file_mb"] = double(bytes) / (1024.0 * 1024.0);
-  j["bpw_file"] = 8.0 * double(bytes) / double(m->n_params());
+  if (!out.empty()) {
+    save_compressed(*m, out, c);
+    const auto bytes = std::filesystem::file_size(out);
+    j["file_mb"] = double(bytes) / (1024.0 * 1024.0);
+    j["bpw_file"] = 8.0 * double(bytes) / double(m->n_params());
+  }
   j["peak_rss_mb"] = eval::peak_rss_mb();
   return j;
 }

@@ -1,5 +1,5 @@
-// One compression step, checked before it runs and then run on a model in memory or from file
-// to file: what `slimlm quantize|prune|convert` and each recipe step do.
+// One step that rewrites a model, checked before it runs and then run on a model in memory or
+// from file to file: what `slimlm quantize|prune|convert|train|distill` and each recipe step do.
 #pragma once
 #include "model/model.h"
 #include "model/sparsify.h"
@@ -7,6 +7,7 @@
 #include "pipeline/prune.h"
 #include "pipeline/quantize.h"
 #include "pipeline/registry.h"
+#include "pipeline/train_job.h"
 #include <optional>
 #include <string>
 
@@ -25,13 +26,15 @@ struct Job {
   QuantizeOptions quantize;
   PruneJobOptions prune;
   ConvertOptions convert;
+  TrainJobOptions train;  // Train and Distill
 };
 Job make_job(Verb v, const Params& params);
 
 // Runs the job on `m` in place.
 Compressed run_job(Model& m, const Job& job);
 // Loads `model`, runs the job, writes `out`; the summary gains model, output, file size and peak
-// memory. Paths and flags are checked before the model is loaded.
+// memory. Paths and flags are checked before the model is loaded. Train and Distill may leave
+// `out` empty (train, write nothing).
 nlohmann::json run_job_file(const Job& job, const std::string& model, const std::string& out);
 
 }  // namespace slimlm::pipeline

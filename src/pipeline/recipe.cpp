@@ -44,6 +44,18 @@ RecipeStep parse_step(const std::string& path, size_t i, const nlohmann::json& s
   return st;
 }
 
+// The step as it runs from `model`: a distill step without a teacher distils from the recipe's
+// source model (its flags say so).
+RecipeStep bind_step(const RecipeStep& s, const std::string& model) {
+  RecipeStep b = s;
+  if (b.verb == Verb::Distill && b.job.train.teacher.empty()) {
+    b.job.train.teacher = model;
+    b.params["teacher"] = model;
+    b.flags.insert(b.flags.end(), {"--teacher", model});
+  }
+  return b;
+}
+
 std::string command_line(const RecipeStep& s, const std::string& in, const std::string& out) {
   std::string cmd = cat("slimlm ", verb_info(s.verb).name, " ", shell_quote(in), " -o ", shell_quote(out));
   for (const auto& f : s.flags) cmd += " " + shell_quote(f);
@@ -76,7 +88,7 @@ nlohmann::json run_recipe(const Recipe& r, const std::string& model, const std::
   std::string input = model;
   try {
     for (size_t i = 0; i < r.steps.size(); ++i) {
-      const RecipeStep& s = r.steps[i];
+      const RecipeStep s = bind_step(r.steps[i], model);
       const std::string output = i + 1 == r.steps.size() ? out : cat(out, ".step", i + 1, ".tmp.gguf");
       std::string flags;
       for (const auto& f : s.flags) flags += " " + f;

@@ -48,6 +48,57 @@ std::vector<ParamInfo> calib_params(std::vector<ParamInfo> p) {
   return p;
 }
 
+// The train and distill verbs' parameters (one list: distill is train with a teacher). Values
+// the training code checks itself (learning rate, distillation loss, black-box options) carry
+// no range here, so its messages name them.
+std::vector<ParamInfo> train_params() {
+  return {
+      {"data", T::Text, "", "training text, or the prompts' corpus with --black-box (default: the calibration text shipped with slimlm)"},
+      {"ids", T::Text, "", "or a file of token ids (whitespace-separated)"},
+      {"seq", T::Int, "256", "tokens per sequence", 2, 65536},
+      {"steps", T::Int, "100", "optimizer steps", 1, 1e7},
+      {"accum", T::Int, "1", "sequences per step", 1, 4096},
+      {"lr", T::Float, "1e-4", "peak learning rate, in (0, 1]"},
+      {"warmup", T::Int, "0", "warm-up steps", 0, 1e7},
+      {"wd", T::Float, "0", "AdamW weight decay on matrices", 0, 1},
+      {"clip", T::Float, "1", "global gradient-norm clip (0: none)", 0, 1e9},
+      {"seed", T::Int, "1", "order of the sequences and the black-box passages and sampling"},
+      {"heldout", T::Float, "0.05", "held-out fraction of the sequences", 0, 1, true},
+      {"heldout-max", T::Int, "16", "held-out sequences evaluated, at most", 1, 1 << 30},
+      {"eval-every", T::Int, "0", "held-out loss every N steps (0: at the start and the end)", 0, 1e7},
+      {"lora-rank", T::Int, "", "train LoRA adapters of this rank on a frozen base (default: full fine-tuning)", 1, 4096},
+      {"lora-alpha", T::Float, "", "LoRA alpha (default 2 x rank)", 0, 1e6, true},
+      {"lora-targets", T::Text, "q,k,v,o,gate,up,down", "linears with adapters, comma-separated"},
+      {"teacher", T::Text, "", "distil from this model (same vocabulary; in a recipe, distill defaults to the recipe's source model)"},
+      {"kd", T::Text, "fkl", "distillation loss: fkl, rkl, jsd, skl or srkl"},
+      {"temperature", T::Float, "1", "distillation temperature, in (0, 100]"},
+      {"kd-beta", T::Float, "0.5", "JSD beta / skew alpha, in (0, 1)"},
+      {"ce-weight", T::Float, "0", "weight of next-token cross-entropy in the mix", 0, 1},
+      {"feature-weight", T::Float, "0", "feature distillation weight: MSE of hidden states", 0, 1e6},
+      {"relation-weight", T::Float, "0", "relation distillation weight: MiniLM Q-Q/K-K/V-V KL", 0, 1e6},
+      {"feature-layers", T::Text, "", "student layers for feature distillation, as i or i:teacher_layer, comma-separated "
+       "(default: all, uniform map)"},
+      {"relation-layers", T::Text, "", "student layers for relation distillation, as i or i:teacher_layer, comma-separated "
+       "(default: the last)"},
+      {"relation-heads", T::Int, "0", "relation heads; 0: the gcd of the paired layers' KV head counts", 0, 4096},
+      {"feature-proj", T::Flag, "", "learn a feature projection even when the widths are equal"},
+      {"black-box", T::Flag, "", "black-box distillation: train on text the teacher generates (no logits)"},
+      {"bb-style", T::Text, "continue", "black-box prompts: continue, instruct or cot"},
+      {"bb-samples", T::Int, "64", "black-box samples the teacher writes, in [1, 10000000]"},
+      {"bb-prompt-tokens", T::Int, "64", "corpus tokens in each prompt, in [1, 1048576]"},
+      {"bb-new-tokens", T::Int, "128", "tokens the teacher writes per sample, at most, in [1, 1048576]"},
+      {"bb-temperature", T::Float, "0", "teacher sampling temperature (0: greedy), in [0, 100]"},
+      {"bb-text", T::Text, "", "also write the teacher's samples as text here"},
+      {"checkpoint", T::Text, "", "checkpoint file (written at the end and every --checkpoint-every)"},
+      {"checkpoint-every", T::Int, "0", "steps between checkpoints", 0, 1e7},
+      {"resume", T::Text, "", "continue from this checkpoint"},
+      {"curve", T::Text, "", "write the loss curves as an SVG plot"},
+      {"type", T::Text, "f32", "storage type of the written matrices: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1"},
+      {"no-progress", T::Flag, "", "no progress bar"},
+      {"threads", T::Int, "0", "worker threads (0: all cores)", 1, 1024},
+  };
+}
+
 const std::vector<VerbInfo>& verb_table() {
   static const std::vector<VerbInfo> v = {
       {"quantize", Verb::Quantize, "quantize a model's weights (RTN, GPTQ, AWQ, W8A8/SmoothQuant) and write GGUF",
@@ -70,8 +121,8 @@ const std::vector<VerbInfo>& verb_table() {
            {"act-order", T::Flag, "", "GPTQ: quantize columns by decreasing Hessian diagonal (static groups)"},
            {"damp", T::Float, "0.01", "GPTQ: dampening as a fraction of the mean Hessian diagonal", 0, 10},
            {"qat-epochs", T::Int, "2", "QAT: passes over the calibration sequences per block (Block-AP)", 0, 1000},
-           {"qat-lr", T::Float, "1e-5", "QAT: Block-AP learning rate of the weights", 0, 1, true},
-           {"qat-scale-lr", T::Float, "1e-4", "QAT: Block-AP learning rate of the step sizes and zero points", 0, 1, true},
+           {"qat-lr", T::Float, "5e-4", "QAT: Block-AP learning rate of the weights", 0, 1, true},
+           {"qat-scale-lr", T::Float, "2e-3", "QAT: Block-AP learning rate of the step sizes and zero points", 0, 1, true},
            {"qat-e2e-steps", T::Int, "0", "QAT: end-to-end steps on the step sizes (one calibration sequence each)", 0, 1e7},
            {"qat-e2e-lr", T::Float, "2e-5", "QAT: end-to-end learning rate of the step sizes", 0, 1, true},
        })},
@@ -103,6 +154,10 @@ const std::vector<VerbInfo>& verb_table() {
             "group of M inputs has <= N nonzeros; bitmap when sparsity >= the measured crossover; auto: N:M 2:4, else bitmap"},
            {"threads", T::Int, "0", "worker threads (0: all cores)", 1, 1024},
        }},
+      {"train", Verb::Train, "fine-tune on a text (full or LoRA) on the CPU, with held-out loss, checkpoints, a loss plot",
+       train_params()},
+      {"distill", Verb::Distill, "train a student against a teacher's logits (forward/reverse KL, JSD, skew KL), hidden "
+       "states and attention relations, or its generated text (--black-box)", train_params()},
   };
   return v;
 }
@@ -112,6 +167,7 @@ bool in_verb(const MethodInfo& m, Verb v) {
     case Verb::Quantize: return m.family == F::Quantize;
     case Verb::Prune: return m.family == F::PruneUnstructured || m.family == F::PruneStructured;
     case Verb::Convert: return m.family == F::Convert;
+    case Verb::Train: case Verb::Distill: return false;
   }
   return false;
 }
@@ -158,6 +214,8 @@ std::string verb_list() {
   for (const VerbInfo& i : verb_table()) names.push_back(i.name);
   return join(names, ", ", ", ");
 }
+
+bool trains(Verb v) { return v == Verb::Train || v == Verb::Distill; }
 
 const std::vector<MethodInfo>& methods() { return kMethods; }
 
@@ -237,6 +295,7 @@ void Args::check_range(const ParamInfo& p, double v) const {
 
 const MethodInfo& Args::method() const {
   if (verb_ == Verb::Convert) return method_info(MethodId::Convert);
+  if (trains(verb_)) fail("internal: ", verb_info(verb_).name, " has no --method");
   return method_named(verb_, raw(info("method", T::Method)));
 }
 

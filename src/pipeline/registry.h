@@ -1,7 +1,8 @@
-// The one list of compression verbs, methods and their parameters. The CLI builds its flags and
-// --help from it, recipe files are checked against it, the drivers read typed values through it,
-// and every "unknown method / flag" error lists what it holds. Method names are compared here
-// only: everything else dispatches on MethodId or on the traits in MethodInfo.
+// The one list of verbs (compression and training), methods and their parameters. The CLI
+// builds its flags and --help from it, recipe files are checked against it, the drivers read
+// typed values through it, and every "unknown method / flag" error lists what it holds. Method
+// names are compared here only: everything else dispatches on MethodId or on the traits in
+// MethodInfo.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -10,8 +11,10 @@
 
 namespace slimlm::pipeline {
 
-// A compression verb: what `slimlm VERB`, a recipe step and the library's drivers run.
-enum class Verb { Quantize, Prune, Convert };
+// A verb that rewrites a model: what `slimlm VERB`, a recipe step and the library's drivers run.
+// Train and Distill take the same parameters and no --method; distill needs a teacher (a
+// recipe's distill step defaults it to the recipe's source model).
+enum class Verb { Quantize, Prune, Convert, Train, Distill };
 enum class Family { Quantize, PruneUnstructured, PruneStructured, Convert };
 enum class MethodId {
   Rtn, Gptq, Awq, AwqGptq, W8a8, SmoothQuant, SmoothQuantGptq, Kmeans, Nf, Qat,  // quantize
@@ -48,12 +51,14 @@ struct VerbInfo {
   std::vector<ParamInfo> params;
 };
 
-// Every compression verb (quantize, prune, convert), and one by name (nullptr: none).
+// Every verb (quantize, prune, convert, train, distill), and one by name (nullptr: none).
 const std::vector<VerbInfo>& verbs();
 const VerbInfo& verb_info(Verb v);
 const VerbInfo* find_verb(const std::string& name);
-// "quantize, prune, convert".
+// "quantize, prune, convert, train, distill".
 std::string verb_list();
+// Train or Distill.
+bool trains(Verb v);
 
 // Every method, and the methods of one verb.
 const std::vector<MethodInfo>& methods();
@@ -81,7 +86,7 @@ class Args {
  public:
   Args(Verb v, Params given);
   Verb verb() const { return verb_; }
-  const MethodInfo& method() const;           // --method (Convert: the convert pseudo-method)
+  const MethodInfo& method() const;           // --method (Convert: the convert pseudo-method; not Train/Distill)
   bool given(const std::string& name) const { return given_.count(name) > 0; }
   bool flag(const std::string& name) const;
   int64_t integer(const std::string& name) const;

@@ -48,8 +48,8 @@ struct FakeQuant {
 struct QatOptions {
   std::string type = "u3g128";   // a uniform codec name (make_codec)
   int64_t epochs = 2;            // Block-AP passes over the calibration sequences, per block
-  double lr_weights = 1e-5;      // Block-AP learning rates (Adam): weights
-  double lr_scales = 1e-4;       //   and step sizes / zero points
+  double lr_weights = 5e-4;      // Block-AP learning rates (Adam): weights
+  double lr_scales = 2e-3;       //   and step sizes / zero points
   int64_t e2e_steps = 0;         // end-to-end steps (one calibration sequence each; 0: none)
   double e2e_lr = 2e-5;          // their learning rate for the step sizes
   uint64_t seed = 1;             // order of the sequences

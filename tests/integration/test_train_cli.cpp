@@ -3,6 +3,7 @@
 // nothing written for bad input.
 #include "core/text.h"
 #include "model/model.h"
+#include "pipeline/registry.h"
 #include "test_util.h"
 #include <gtest/gtest.h>
 #include <filesystem>
@@ -115,13 +116,15 @@ TEST(TrainCli, DistillsFeaturesAndRelations) {
   EXPECT_LT(h1["relation"].get<double>(), h0["relation"].get<double>());
   EXPECT_TRUE(std::filesystem::exists(out));
   std::filesystem::remove(out);
-  expect_one_line_errors({{base + "--steps 1 --feature-weight -1", "feature distillation weight -1"},
-                          {base + "--steps 1 --relation-weight -0.5", "relation distillation weight -0.5"},
+  expect_one_line_errors({{base + "--steps 1 --feature-weight -1", "--feature-weight must be in [0, 1000000], not -1"},
+                          {base + "--steps 1 --relation-weight -0.5", "--relation-weight must be in [0, 1000000], not -0.5"},
+                          {base + "--steps 1 --relation-weight 1 --relation-heads -2", "--relation-heads must be in [0, 4096]"},
                           {base + "--steps 1 --feature-weight 1 --feature-layers 3", "feature layer 3 is out of range"},
                           {base + "--steps 1 --relation-weight 1 --relation-layers 0:5", "relation teacher layer 5"},
                           {base + "--steps 1 --feature-weight 1 --feature-layers 1,x", "not a layer number"},
                           {base + "--steps 1 --relation-weight 1 --relation-heads 3", "relation heads do not divide"},
-                          {"train " + student + " --ids " + ids + " --steps 1 --feature-weight 1", "need --teacher"}},
+                          {"train " + student + " --ids " + ids + " --steps 1 --feature-weight 1", "need --teacher"},
+                          {"distill " + student + " --teacher " + stories() + " --relation-weight 1 --black-box", "no --black-box"}},
                          out);
   for (const auto& p : {ids, student}) std::filesystem::remove(p);
 }
@@ -157,5 +160,24 @@ TEST(TrainCli, BlackBoxDistillsOnTheTeachersText) {
                           {bb + "--ids " + smol, "drop --ids"},
                           {"train " + smol + " --black-box", "--black-box needs --teacher"},
                           {"distill " + stories() + " --teacher " + smol + " --black-box", "vocabularies differ"}},
+                         out);
+}
+
+// The train and distill verbs' flags are the registry's parameters (recipe steps are checked
+// against the same list): every one appears in --help, with its range where it has one.
+TEST(TrainCli, FlagsAreTheRegistrysParameters) {
+  for (const char* verb : {"train", "distill"}) {
+    const auto h = run_cli(std::string(verb) + " --help");
+    ASSERT_EQ(h.code, 0) << h.err;
+    const slimlm::pipeline::VerbInfo* vi = slimlm::pipeline::find_verb(verb);
+    ASSERT_NE(vi, nullptr) << verb;
+    EXPECT_GT(vi->params.size(), 30u);
+    for (const auto& p : vi->params) EXPECT_NE(h.out.find(std::string("--") + p.name), std::string::npos) << verb << " --" << p.name;
+    EXPECT_NE(h.out.find("range [1, 10000000]"), std::string::npos) << h.out;  // --steps
+  }
+  // An out-of-range value is a one-line error from the registry, nothing written.
+  const std::string out = temp_path("never-trained.gguf");
+  expect_one_line_errors({{"train " + stories() + " --steps 0", "--steps must be in [1, 10000000], not 0"},
+                          {"distill " + stories() + " --teacher " + stories() + " --heldout 1", "--heldout must be in [0, 1)"}},
                          out);
 }

@@ -36,8 +36,9 @@ kernels::ExactScope exact_scope(bool exact);
 void add_kv_type(CLI::App* sub, std::string* kv);
 using pipeline::check_model_path;
 
-// A compression verb (quantize, prune, convert): MODEL, -o OUT, --json and one flag per registry
-// parameter; runs the job and prints its summary (JSON with --json, else `print`).
+// A registry verb (quantize, prune, convert, train, distill): MODEL, -o OUT (optional for train
+// and distill), --json and one flag per registry parameter; runs the job and prints its summary
+// (JSON with --json, else `print`).
 using PrintSummary = std::function<void(const pipeline::Job& job, const nlohmann::json& summary)>;
 void add_compress_verb(CLI::App* sub, pipeline::Verb v, const std::string& examples, PrintSummary print);
 

@@ -1,4 +1,4 @@
-// The compression verbs' shared command line: flags from the registry, then one job.
+// The registry verbs' shared command line: flags from the registry, then one job.
 #include "common.h"
 #include <cstdio>
 #include <memory>
@@ -36,7 +36,8 @@ void add_compress_verb(CLI::App* sub, pipeline::Verb v, const std::string& examp
   auto f = std::make_shared<CompressFlags>();
   sub->footer("Examples:\n" + examples);
   sub->add_option("model", f->model, "input model file or folder")->required();
-  sub->add_option("-o,--output", f->out, "output .gguf path")->required();
+  CLI::Option* out = sub->add_option("-o,--output", f->out, "output .gguf path");
+  if (!pipeline::trains(v)) out->required();
   for (const pipeline::ParamInfo& p : vi.params) {
     const std::string flag = std::string(p.name) == "threads" ? "-t,--threads" : std::string("--") + p.name;
     const std::string help = pipeline::param_help(v, p);

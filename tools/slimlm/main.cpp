@@ -32,7 +32,7 @@ void add_kv_type(CLI::App* sub, std::string* kv) {
 
 namespace {
 namespace cli = slimlm::cli;
-// Every verb, in the order --help lists them: name, one-line help (compression verbs: the
+// Every verb, in the order --help lists them: name, one-line help (registry verbs: the
 // registry's), and the function that adds its flags.
 struct VerbEntry {
   const char* name;
@@ -47,9 +47,9 @@ constexpr VerbEntry kVerbs[] = {
     {"convert", nullptr, cli::add_convert},
     {"quantize", nullptr, cli::add_quantize},
     {"prune", nullptr, cli::add_prune},
-    {"recipe", "run a JSON recipe of compression steps (prune, quantize, convert) in order", cli::add_recipe},
-    {"train", "fine-tune on a text (full or LoRA) on the CPU, with held-out loss, checkpoints, a loss plot", cli::add_train},
-    {"distill", "train a student against a teacher's logits (forward/reverse KL, JSD, skew KL)", cli::add_distill},
+    {"recipe", "run a JSON recipe of steps (prune, quantize, convert, train, distill) in order", cli::add_recipe},
+    {"train", nullptr, cli::add_train},
+    {"distill", nullptr, cli::add_distill},
 };
 
 // Parses and runs; errors become one line on stderr (2: bad command line, 1: the work failed).

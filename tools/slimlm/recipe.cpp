@@ -1,4 +1,4 @@
-// `slimlm recipe RECIPE.json MODEL -o OUT.gguf`: runs a JSON chain of compression steps (see
+// `slimlm recipe RECIPE.json MODEL -o OUT.gguf`: runs a JSON chain of steps (see
 // pipeline/recipe.h for the format) and prints the report.
 #include "common.h"
 #include "pipeline/recipe.h"
@@ -28,8 +28,10 @@ void add_recipe(CLI::App* sub) {
   sub->footer("Recipe: {\"name\": \"...\", \"steps\": [{\"prune\": {\"method\": \"sparsegpt\", \"nm\": \"2:4\"}},\n"
               "                                   {\"quantize\": {\"method\": \"gptq\", \"type\": \"u4g128\"}}]}\n"
               "Each step's flags are the verb's flags without dashes (see slimlm quantize --help).\n"
+              "Steps: prune, quantize, convert, train, distill; a distill step without \"teacher\" distils from MODEL.\n"
               "Examples:\n  slimlm recipe recipes/smollm2-default.json models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.gguf\n"
-              "  slimlm recipe recipes/sparsegpt24-gptq4.json models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.24.w4.gguf --json");
+              "  slimlm recipe recipes/sparsegpt24-gptq4.json models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.24.w4.gguf --json\n"
+              "  slimlm recipe recipes/smollm2-neurons40-kd-q4_0.json models/SmolLM2-135M-Instruct.Q4_1.gguf -o smol.n40.kd.q4_0.gguf");
   sub->add_option("recipe", o.recipe, "recipe file (JSON)")->required();
   sub->add_option("model", o.model, "input model file or folder")->required();
   sub->add_option("-o,--output", o.out, "output .gguf path")->required();
