@@ -79,6 +79,7 @@ FinetuneResult finetune(Model& m, const FinetuneJob& job) {
   r.steps = t.steps_done() - first;
   r.tokens = r.steps * tok_per_step;
   r.tokens_per_s = double(r.tokens) / std::max(r.seconds, 1e-9);
+  r.on_policy = t.rollout_stats();
   if (held) evaluate(t, t.steps_done(), r);
   if (!job.checkpoint.empty()) t.save(job.checkpoint);
   if (!job.curve.empty()) plot(job, r);

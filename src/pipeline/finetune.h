@@ -37,6 +37,7 @@ struct FinetuneResult {
   std::vector<std::pair<int64_t, double>> heldout;  // (step, loss)
   std::vector<train::LossParts> heldout_parts;      // the same evaluations, part by part
   train::StateKdPlan state_kd;                      // the resolved feature / relation distillation
+  train::RolloutStats on_policy;                    // the sequences the student wrote (on-policy)
 };
 
 FinetuneResult finetune(Model& m, const FinetuneJob& job);

@@ -74,6 +74,10 @@ std::vector<ParamInfo> train_params() {
       {"temperature", T::Float, "1", "distillation temperature, in (0, 100]"},
       {"kd-beta", T::Float, "0.5", "JSD beta / skew alpha, in (0, 1)"},
       {"ce-weight", T::Float, "0", "weight of next-token cross-entropy in the mix", 0, 1},
+      {"on-policy", T::Float, "0", "on-policy distillation (GKD): the fraction of training sequences the student writes "
+       "itself after a prompt from the data, in [0, 1]"},
+      {"on-policy-prompt", T::Int, "16", "data tokens kept as the prompt of an on-policy sequence, in [1, seq)"},
+      {"on-policy-temp", T::Float, "1", "the student's sampling temperature on on-policy sequences (0: greedy), in [0, 100]"},
       {"feature-weight", T::Float, "0", "feature distillation weight: MSE of hidden states", 0, 1e6},
       {"relation-weight", T::Float, "0", "relation distillation weight: MiniLM Q-Q/K-K/V-V KL", 0, 1e6},
       {"feature-layers", T::Text, "", "student layers for feature distillation, as i or i:teacher_layer, comma-separated "

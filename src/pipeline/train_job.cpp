@@ -68,6 +68,10 @@ FinetuneJob finetune_options(const Args& a) {
   t.validate();
   t.kd.validate();
   t.state_kd = state_kd_options(a);  // after validate(): the teacher comes later
+  t.on_policy = a.real("on-policy");
+  t.on_policy_prompt = a.integer("on-policy-prompt");
+  t.on_policy_temp = a.real("on-policy-temp");
+  train::check_on_policy(t.on_policy, t.on_policy_prompt, t.on_policy_temp, j.seq);
   return j;
 }
 
@@ -110,6 +114,15 @@ void add_parts(nlohmann::json& j, const train::LossParts& p) {
   j["relation"] = p.relation;
 }
 
+// On-policy distillation: the settings, how many of the sequences trained on the student wrote,
+// its generated tokens and the time generating took.
+nlohmann::json on_policy_summary(const TrainJobOptions& o, const FinetuneResult& r) {
+  const train::TrainOptions& t = o.job.train;
+  return {{"rate", t.on_policy}, {"prompt_tokens", t.on_policy_prompt}, {"temperature", t.on_policy_temp},
+          {"sequences", r.on_policy.sequences}, {"sequences_total", r.steps * t.accum},
+          {"generated_tokens", r.on_policy.tokens}, {"seconds", r.on_policy.seconds}};
+}
+
 nlohmann::json train_summary(const TrainJobOptions& o, const FinetuneResult& r, int64_t params) {
   const bool parts = o.job.train.state_kd.active();
   nlohmann::json log = nlohmann::json::array();
@@ -129,6 +142,7 @@ nlohmann::json train_summary(const TrainJobOptions& o, const FinetuneResult& r, 
   if (!o.teacher.empty()) j["kd"] = o.black_box ? "black-box" : o.kd;
   if (!r.log.empty()) { j["loss_first"] = r.log.front().loss; j["loss_last"] = r.log.back().loss; }
   if (parts) j["loss_parts"] = loss_parts(o, r.state_kd);
+  if (o.job.train.on_policy > 0) j["on_policy"] = on_policy_summary(o, r);
   return j;
 }
 }  // namespace
@@ -158,6 +172,8 @@ TrainJobOptions train_options(Verb v, const Args& a) {
   }
   if (o.job.train.state_kd.active() && ((v == Verb::Train && o.teacher.empty()) || o.black_box))
     fail("--feature-weight / --relation-weight need --teacher MODEL (and no --black-box)");
+  if (o.job.train.on_policy > 0 && ((v == Verb::Train && o.teacher.empty()) || o.black_box))
+    fail("--on-policy needs --teacher MODEL (and no --black-box)");
   check_train_inputs(Verb::Train, o);  // the files that exist now (a distill teacher may come later)
   for (const std::string* f : {&o.bb.text_out, &o.job.checkpoint, &o.job.curve})
     if (!f->empty()) check_output_folder(*f);

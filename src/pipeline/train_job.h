@@ -32,8 +32,9 @@ void check_train_inputs(Verb v, const TrainJobOptions& o);
 // Trains `m` in place (loading the teacher from its path). The summary holds steps, tokens,
 // seconds, tokens/s, parameters, mode, teacher, the loss log with loss_first / loss_last and the
 // held-out losses (and black_box with --black-box; with feature or relation distillation,
-// loss_parts and each log and held-out entry's logit / feature / relation); the model is
-// written as o.type.
+// loss_parts and each log and held-out entry's logit / feature / relation; with --on-policy,
+// on_policy: the sequences the student wrote and the generation time); the model is written as
+// o.type.
 Compressed train_model(Model& m, const TrainJobOptions& o);
 
 }  // namespace slimlm::pipeline

@@ -42,6 +42,8 @@ void TrainOptions::validate() const {
   if (teacher) kd.validate();
   state_kd.validate();
   if (state_kd.active() && !teacher) fail("feature and relation distillation need a teacher");
+  check_on_policy(on_policy, on_policy_prompt, on_policy_temp, 0);
+  if (on_policy > 0 && !teacher) fail("on-policy distillation needs a teacher");
 }
 
 Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
@@ -57,6 +59,10 @@ Trainer::Trainer(const Model& m, const TrainOptions& o, Packed data)
     kdp_ = plan_state_kd(o.state_kd, m, plan_, *o.teacher, tplan_);
     add_projections(kdp_, w_);
     tw_ = Weights<float>::from_model(*o.teacher);
+  }
+  if (o.on_policy > 0) {
+    check_on_policy(o.on_policy, o.on_policy_prompt, o.on_policy_temp, data_.seq);
+    roll_ = std::make_unique<Rollout>(m, data_.seq, o.on_policy_prompt, o.on_policy_temp);
   }
   g_ = w_.zeros_like();
   w_.each_trainable([&](const std::string&, std::vector<float>& t) {  // AdamW's moments start at zero
@@ -85,12 +91,13 @@ const std::vector<int32_t>& Trainer::sequence(int64_t k) const {
   return data_.train[size_t(order[size_t(k % n)])];
 }
 
-LogitLoss<float> Trainer::logit_mix(const std::vector<int32_t>& s, const std::vector<float>& zt) const {
-  const double a = o_.ce_weight;
-  return [this, a, &s, &zt](const float* z, int64_t rows, int64_t V, float* dz) {
+LogitLoss<float> Trainer::logit_mix(const std::vector<int32_t>& s, const std::vector<float>& zt,
+                                    const uint8_t* mask) const {
+  const double a = mask ? 0.0 : o_.ce_weight;
+  return [this, a, &s, &zt, mask](const float* z, int64_t rows, int64_t V, float* dz) {
     std::vector<float> dkd, dce;
     if (dz) { dkd.assign(size_t(rows * V), 0.f); dce = dkd; }
-    const double kd = distill(o_.kd, z, zt.data(), rows, V, nullptr, dz ? dkd.data() : nullptr);
+    const double kd = distill(o_.kd, z, zt.data(), rows, V, mask, dz ? dkd.data() : nullptr);
     const double ce = a > 0 ? cross_entropy(z, s.data() + 1, rows, V, dz ? dce.data() : nullptr) : 0.0;
     if (dz)
       for (size_t i = 0; i < dkd.size(); ++i) dz[i] += float((1 - a) * dkd[i] + a * dce[i]);
@@ -98,7 +105,7 @@ LogitLoss<float> Trainer::logit_mix(const std::vector<int32_t>& s, const std::ve
   };
 }
 
-LossParts Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
+LossParts Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad, const uint8_t* mask) {
   const int64_t n = data_.seq;
   Weights<float>* g = grad ? &g_ : nullptr;
   LossParts r;
@@ -110,13 +117,13 @@ LossParts Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
     Session teach(*o_.teacher, n);
     std::vector<float> zt;
     teach.forward(s.data(), n, 0, zt);
-    r.loss = r.logit = loss_and_grad(m_, plan_, w_, s.data(), n, logit_mix(s, zt), g);
+    r.loss = r.logit = loss_and_grad(m_, plan_, w_, s.data(), n, logit_mix(s, zt, mask), g);
     return r;
   }
   // its logits and states from the engine's forward pass
   const States<float> ts = forward_states(*o_.teacher, tplan_, tw_, s.data(), n, kdp_.want_teacher);
   StateKdParts parts;
-  const LogitLoss<float> mix = logit_mix(s, ts.logits);
+  const LogitLoss<float> mix = logit_mix(s, ts.logits, mask);
   double logit = 0;
   const LogitLoss<float> kept = [&](const float* z, int64_t rows, int64_t V, float* dz) {
     return logit = mix(z, rows, V, dz);
@@ -126,6 +133,17 @@ LossParts Trainer::sequence_loss(const std::vector<int32_t>& s, bool grad) {
   r.feature = parts.feature;
   r.relation = parts.relation;
   return r;
+}
+
+std::vector<int32_t> Trainer::rollout(const std::vector<int32_t>& s, int64_t k) {
+  if (!roll_) fail("internal: on-policy generation is off");
+  return roll_->generate(w_, opt_.steps_done(), s, draw_on_policy(o_.on_policy, o_.seed, k).sampler_seed);
+}
+
+LossParts Trainer::train_sequence(int64_t k) {
+  const std::vector<int32_t>& s = sequence(k);
+  if (!roll_ || !draw_on_policy(o_.on_policy, o_.seed, k).generated) return sequence_loss(s, true);
+  return sequence_loss(rollout(s, k), true, roll_->mask().data());
 }
 
 void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log) {
@@ -138,7 +156,7 @@ void Trainer::run(int64_t until, const std::function<void(const StepLog&)>& log)
       for (int64_t i = 0; i < n; ++i) p[i] = 0.f;
     });
     LossParts sum;
-    for (int64_t j = 0; j < o_.accum; ++j) add_parts(sum, sequence_loss(sequence(step * o_.accum + j), true), o_.accum);
+    for (int64_t j = 0; j < o_.accum; ++j) add_parts(sum, train_sequence(step * o_.accum + j), o_.accum);
     const double loss = sum.loss;
     if (o_.accum > 1)
       g_.each([&](const std::string&, std::vector<float>& t) {

@@ -7,10 +7,12 @@
 #include "model/plan.h"
 #include "train/distill.h"
 #include "train/engine.h"
+#include "train/on_policy.h"
 #include "train/optim.h"
 #include "train/state_kd.h"
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,14 @@ struct TrainOptions {
   // Feature and relation distillation on top (train/state_kd.h): the loss gains
   // α·feature + β·relation, the teacher's states coming from the engine's forward pass in float.
   StateKdOptions state_kd;
+  // On-policy distillation (train/on_policy.h): with probability on_policy per training sequence
+  // (a function of the seed and the sequence's index), the student writes the sequence after its
+  // first on_policy_prompt tokens, sampling at on_policy_temp (0: greedy) from its weights at the
+  // step's start; the distillation loss is scored on the generated rows alone (no CE there: the
+  // data's next tokens are gone). Held-out losses stay on the data.
+  double on_policy = 0;
+  int64_t on_policy_prompt = 16;
+  double on_policy_temp = 1;
   bool lora = false;         // train LoRA adapters on a frozen base instead of every weight
   LoraOptions lora_opt;
   void validate() const;
@@ -59,6 +69,10 @@ class Trainer {
   LossParts heldout_parts();  // the same, with its parts
   // The resolved feature / relation distillation (empty pairs when off).
   const StateKdPlan& state_kd_plan() const { return kdp_; }
+  // The record the student writes for draw k from data record s with the current weights (what
+  // training uses when draw k is on-policy), and the counts and time of the generation so far.
+  std::vector<int32_t> rollout(const std::vector<int32_t>& s, int64_t k);
+  RolloutStats rollout_stats() const { return roll_ ? roll_->stats() : RolloutStats{}; }
   int64_t steps_done() const { return opt_.steps_done(); }
   Weights<float>& weights() { return w_; }
   // Writes the trained weights into `m` (adapters merged first), ready to run or save.
@@ -70,10 +84,12 @@ class Trainer {
 
  private:
   const std::vector<int32_t>& sequence(int64_t k) const;  // k-th sequence drawn (epochs reshuffled)
-  // Loss (and gradient into g_ when grad) of one sequence: CE, or the distillation mix.
-  LossParts sequence_loss(const std::vector<int32_t>& s, bool grad);
+  // Loss (and gradient into g_ when grad) of one sequence: CE, or the distillation mix; with a
+  // mask, the distillation loss alone on the rows it marks.
+  LossParts sequence_loss(const std::vector<int32_t>& s, bool grad, const uint8_t* mask = nullptr);
+  LossParts train_sequence(int64_t k);  // draw k, from the data or written by the student
   // The logit loss of the distillation mix against the teacher's logits zt.
-  LogitLoss<float> logit_mix(const std::vector<int32_t>& s, const std::vector<float>& zt) const;
+  LogitLoss<float> logit_mix(const std::vector<int32_t>& s, const std::vector<float>& zt, const uint8_t* mask) const;
   const Model& m_;
   TrainOptions o_;
   Packed data_;
@@ -83,6 +99,7 @@ class Trainer {
   StateKdPlan kdp_;               // feature / relation distillation, when on:
   std::vector<LayerPlan> tplan_;  // the teacher's plan and float weights
   Weights<float> tw_;
+  std::unique_ptr<Rollout> roll_;  // on-policy generation, when on
 };
 
 }  // namespace slimlm::train

@@ -181,3 +181,35 @@ TEST(TrainCli, FlagsAreTheRegistrysParameters) {
                           {"distill " + stories() + " --teacher " + stories() + " --heldout 1", "--heldout must be in [0, 1)"}},
                          out);
 }
+
+// On-policy distillation through the CLI: half the sequences written by the student (seeded), the
+// JSON reports how many, their tokens and the generation time; bad settings fail in one line.
+TEST(TrainCli, DistillsOnPolicyAndReportsTheCounts) {
+  const std::string ids = stories_ids_file("on-policy-cli.ids", 40, 3), out = temp_path("on-policy-student.gguf");
+  const std::string base = "distill " + stories() + " --teacher " + stories() + " --ids " + ids + " --seq 64 --heldout 0.25 ";
+  auto r = run_cli(base + "--steps 4 --accum 2 --kd jsd --on-policy 0.5 --on-policy-prompt 16 --json -o " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kd"], "jsd");
+  const auto& op = j["on_policy"];
+  EXPECT_EQ(op["rate"], 0.5);
+  EXPECT_EQ(op["prompt_tokens"], 16);
+  EXPECT_EQ(op["temperature"], 1.0);
+  EXPECT_EQ(op["sequences_total"], 8);
+  const int64_t gen = op["sequences"].get<int64_t>();
+  std::printf("CLI on-policy: %lld of 8 sequences generated in %.4f s\n", static_cast<long long>(gen),
+              op["seconds"].get<double>());
+  EXPECT_GT(gen, 0);
+  EXPECT_LT(gen, 8);
+  EXPECT_EQ(op["generated_tokens"], gen * (65 - 16));
+  EXPECT_GT(op["seconds"].get<double>(), 0);
+  EXPECT_TRUE(std::filesystem::exists(out));
+  std::filesystem::remove(out);
+  expect_one_line_errors({{base + "--steps 1 --on-policy 1.5", "on-policy rate 1.5 is out of range [0, 1]"},
+                          {base + "--steps 1 --on-policy 0.5 --on-policy-prompt 64", "leaves nothing to generate"},
+                          {base + "--steps 1 --on-policy 0.5 --on-policy-temp -1", "on-policy temperature -1"},
+                          {"train " + stories() + " --ids " + ids + " --steps 1 --on-policy 0.5", "--on-policy needs --teacher"},
+                          {"distill " + stories() + " --teacher " + stories() + " --on-policy 0.5 --black-box", "no --black-box"}},
+                         out);
+  std::filesystem::remove(ids);
+}
